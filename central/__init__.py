@@ -1,0 +1,1 @@
+"""The central service: storage, ingest, deadlines, exceptions."""

@@ -1,0 +1,1 @@
+"""Fake devices shipped in the product: for tests, the demo, benchmarks and users."""

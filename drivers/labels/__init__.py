@@ -1,0 +1,1 @@
+"""Label renderers: pure functions from order data to Pillow images, plus encoders."""

@@ -1,0 +1,1 @@
+"""Printers: one module per transport, chosen by URL."""

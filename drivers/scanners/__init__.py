@@ -1,0 +1,1 @@
+"""Barcode scanners: serial and evdev, chosen by URL."""

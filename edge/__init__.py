@@ -1,0 +1,1 @@
+"""The packing station (edge agent): store, bench workflow, kiosk."""

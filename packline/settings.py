@@ -1,0 +1,64 @@
+"""Settings from a TOML file plus ``PACKLINE_*`` environment variables.
+
+Precedence, highest first: explicit overrides (command-line options), environment,
+the TOML file, defaults. So one station.toml can be shared and a single value
+overridden per process (``PACKLINE_MQTT_URL=...``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    TomlConfigSettingsSource,
+)
+
+from packline.errors import UserError
+
+__all__ = ["load_settings"]
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S:
+    """Build ``cls`` from ``path`` (TOML), the environment and explicit ``overrides``.
+
+    ``None`` overrides are ignored (an option the person did not give). Invalid
+    values and unreadable files raise :class:`UserError` naming the problem.
+    """
+    if path is not None:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"config file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+
+    class _Sourced(cls):  # type: ignore[valid-type,misc]
+        @classmethod
+        def settings_customise_sources(
+            cls_,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    try:
+        loaded = _Sourced(**{k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(loaded.model_dump())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        source = f" (from {path} or the environment)" if path else ""
+        raise UserError(f"invalid setting {where}{source}: {first['msg']}") from None

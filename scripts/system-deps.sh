@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages packline's demo and tests need, only when missing.
+# Idempotent: when everything is present it returns at once without touching apt.
+set -euo pipefail
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# CJK font for recipient names and addresses on labels (B3).
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
+# libusb for the ql+usb:// transport (pyusb loads it at run time).
+ldconfig -p 2>/dev/null | grep -q 'libusb-1.0' || need+=(libusb-1.0-0)
+
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "packline: installing system packages: ${need[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,1 @@
+"""The wire between stations and central: event envelope, topics, MQTT pump."""

@@ -1,0 +1,1 @@
+"""The central web status page and JSON API."""
