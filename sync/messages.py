@@ -156,7 +156,7 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json().encode("utf-8")
 
 
-def decode(cls: type[M], data: bytes | str) -> M:
+def decode(cls: type[M], data: bytes | bytearray | str) -> M:
     """Parse ``data`` as ``cls``; any problem becomes :class:`WireError`."""
     try:
         raw = json.loads(data)
