@@ -272,6 +272,17 @@ class StationStore:
             ).fetchone()
         return Order.model_validate_json(row[0]) if row else None
 
+    def find_order(self, code: str) -> Order | None:
+        """The order whose number or tracking number is ``code`` (a scanned waybill)."""
+        found = self.order(code)
+        if found is not None:
+            return found
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM orders WHERE json_extract(data, '$.tracking_no') = ?", (code,)
+            ).fetchone()
+        return Order.model_validate_json(row[0]) if row else None
+
     def order_count(self) -> int:
         """How many orders the station holds."""
         with self._lock:
@@ -283,9 +294,7 @@ class StationStore:
         """Parcels shipped from this station (of one order, or all)."""
         with self._lock:
             if order_no is None:
-                rows = self._db.execute(
-                    "SELECT * FROM shipments ORDER BY event_seq"
-                ).fetchall()
+                rows = self._db.execute("SELECT * FROM shipments ORDER BY event_seq").fetchall()
             else:
                 rows = self._db.execute(
                     "SELECT * FROM shipments WHERE order_no = ? ORDER BY parcel_no", (order_no,)

@@ -1,0 +1,42 @@
+"""Station settings: ``station.toml`` plus ``PACKLINE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["StationSettings"]
+
+
+class StationSettings(BaseSettings):
+    """Everything a packing station needs to know about itself.
+
+    Example ``station.toml``::
+
+        station = "bench-01"
+        site = "wh1"
+        data_dir = "/var/lib/packline"
+        mqtt_url = "mqtt://central.lan:1883"
+        scanner = "serial:///dev/ttyACM0?baud=9600"
+        printer = "ql+tcp://10.0.0.5:9100?model=QL-820NWB&label=62"
+        label_size = "62"
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PACKLINE_", extra="ignore")
+
+    station: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    site: str = Field(default="demo", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    data_dir: Path = Path("/var/lib/packline")
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    scanner: str = "serial:///dev/ttyACM0?baud=9600"
+    printer: str = "file:///var/lib/packline/printed"
+    label_size: str = "100x180"
+    operator: str = ""
+    resend_after: float = Field(default=5.0, gt=0)
+
+    @property
+    def db_path(self) -> Path:
+        """The station store's SQLite file."""
+        return self.data_dir / f"{self.station}.sqlite"
