@@ -8,6 +8,7 @@ duplicates), so nothing depends on the broker's or paho's memory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -119,10 +120,8 @@ class OutboxPump:
             info = self.client.publish(
                 topics.status(self.site, self.station), encode(offline), qos=1, retain=True
             )
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()
 
