@@ -1,0 +1,140 @@
+"""The station store: one transaction per fact, outbox kept until central's ack."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.clock import Clock
+from edge.store import StationStore
+from sync.messages import Event, Order, OrdersMessage
+
+
+class FixedClock:
+    """A clock the test sets by hand."""
+
+    boot_id = "boot-test"
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def wall(self) -> float:
+        return self.now
+
+    def mono(self) -> float:
+        return self.now - 1_699_999_000.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StationStore:
+    clock: Clock = FixedClock()
+    return StationStore(tmp_path / "st.sqlite", station="bench-01", clock=clock)
+
+
+def test_events_get_contiguous_seq_and_stay_until_acknowledged(store: StationStore) -> None:
+    events = [store.record("t", {"n": i}) for i in range(5)]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert len({e.event_id for e in events}) == 5
+    assert [e.seq for e in store.pending()] == [1, 2, 3, 4, 5]
+    assert store.acknowledge(3) == 3
+    assert [e.seq for e in store.pending()] == [4, 5]
+    # The events themselves are kept: acks drop only outbox rows.
+    assert len(store.events()) == 5
+
+
+def test_ack_beyond_what_was_recorded_is_ignored(store: StationStore) -> None:
+    store.record("t", {})
+    assert store.acknowledge(99) == 0
+    assert store.backlog() == 1
+
+
+def test_failed_state_change_stores_nothing(store: StationStore) -> None:
+    def broken(db: sqlite3.Connection, event: Event) -> None:
+        db.execute("INSERT INTO settings (key, value) VALUES ('x', '1')")
+        raise RuntimeError("disk said no")
+
+    with pytest.raises(RuntimeError):
+        store.record("t", {}, write=broken)
+    assert store.events() == []
+    assert store.backlog() == 0
+    # And the next event still gets seq 1: nothing half-written is left behind.
+    assert store.record("t", {}).seq == 1
+
+
+def test_store_settings_are_durable(store: StationStore) -> None:
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    mode = store._db.execute("PRAGMA synchronous").fetchone()[0]
+    assert mode == 2  # FULL
+
+
+def _order(no: str, rev: int, **kw: object) -> Order:
+    return Order(order_no=no, revision=rev, tracking_no=f"T{no}", **kw)  # type: ignore[arg-type]
+
+
+def test_late_order_revision_never_overwrites_newer(store: StationStore) -> None:
+    store.apply_orders(OrdersMessage(orders=[_order("A", 2, note="new")], cursor=5))
+    changed = store.apply_orders(OrdersMessage(orders=[_order("A", 1, note="old")], cursor=3))
+    assert changed == 0
+    held = store.order("A")
+    assert held is not None and held.note == "new" and held.revision == 2
+    assert store.orders_cursor() == 5  # the cursor never goes back either
+    store.apply_orders(OrdersMessage(orders=[_order("A", 3, note="newer")], cursor=7))
+    assert store.order("A").note == "newer"  # type: ignore[union-attr]
+    assert store.find_order("TA") == store.order("A")
+    assert store.find_order("nope") is None
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, sqlite3
+    from edge.clock import SystemClock
+    from edge.store import StationStore
+    store = StationStore(__import__("pathlib").Path(sys.argv[1]), station="b", clock=SystemClock())
+    def ship(db, event):
+        db.execute(
+            "INSERT INTO shipments (order_no, parcel_no, parcel_count, tracking_no, carrier,"
+            " service, operator, shipped_at, event_seq) VALUES (?, 1, 1, 't', 'c', 's', 'o', ?, ?)",
+            (f"O{event.seq}", event.at_wall, event.seq))
+    i = 0
+    while True:
+        store.record("shipment.shipped", {"order_no": f"O{i}", "pad": "x" * 500}, write=ship)
+        i += 1
+        if i == 20:
+            print("ready", flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 0.9])
+def test_sigkill_mid_write_leaves_no_half_record(tmp_path: Path, delay: float) -> None:
+    db_path = tmp_path / "kill.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    store = StationStore(db_path, station="b", clock=FixedClock())
+    events = store.events()
+    seqs = [e.seq for e in events]
+    assert len(seqs) >= 20
+    assert seqs == list(range(1, len(seqs) + 1)), "seq must have no gaps"
+    assert [e.seq for e in store.pending(limit=100_000)] == seqs, "every event in the outbox"
+    shipped = store.shipments()
+    assert sorted(s.order_no for s in shipped) == sorted(f"O{s}" for s in seqs)
+    assert all(json.dumps(e.payload) for e in events)
+    # The store keeps working after the crash.
+    assert store.record("t", {}).seq == len(seqs) + 1
