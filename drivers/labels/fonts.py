@@ -1,0 +1,73 @@
+"""The CJK font that draws recipients' names and addresses.
+
+Recipient names and addresses are Chinese, and a font without CJK glyphs prints empty
+boxes — a waybill the courier cannot read. So the font is found explicitly, in this
+order: the ``font`` argument, the ``PACKLINE_LABEL_FONT`` environment variable, then
+the Debian packages' paths in :data:`FONT_SEARCH_PATH` (``scripts/system-deps.sh``
+installs ``fonts-wqy-zenhei``). No font found is :class:`FontNotFound`, never a
+fallback to Pillow's built-in Latin bitmap font.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from PIL import ImageFont
+
+from drivers.errors import DriverError
+
+__all__ = ["FONT_ENV", "FONT_SEARCH_PATH", "FontNotFound", "find_font", "load_font"]
+
+FONT_ENV = "PACKLINE_LABEL_FONT"
+
+# Debian package → path. Index 0 of each collection is the proportional sans face.
+FONT_SEARCH_PATH: Sequence[Path] = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),  # fonts-wqy-zenhei
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),  # fonts-noto-cjk
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),  # fonts-wqy-microhei
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),  # fonts-droid-fallback
+)
+
+
+class FontNotFound(DriverError):
+    """No CJK font at the configured path or any known system path."""
+
+
+def find_font(
+    font: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The CJK font file to use: ``font``, else ``$PACKLINE_LABEL_FONT``, else the search list.
+
+    A path that is given (argument or environment) but missing is an error rather than
+    a silent fall-through, so a typo in the station's settings is noticed.
+    """
+    env = os.environ if environ is None else environ
+    configured = font if font is not None else env.get(FONT_ENV) or None
+    if configured is not None:
+        path = Path(configured)
+        if not path.is_file():
+            raise FontNotFound(f"label font {path} does not exist (set by argument or {FONT_ENV})")
+        return path
+    for path in FONT_SEARCH_PATH:
+        if path.is_file():
+            return path
+    raise FontNotFound(
+        "no CJK font found for labels; install fonts-wqy-zenhei (scripts/system-deps.sh) "
+        f"or set {FONT_ENV} to a .ttf/.ttc/.otf file"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def load_font(path: Path, px: int) -> ImageFont.FreeTypeFont:
+    """The font at ``px`` pixels (= printer dots); cached, fonts are immutable.
+
+    The basic layout engine is used on purpose: CJK and Latin need no shaping, and it
+    gives the same pixels whether or not libraqm is installed on the station.
+    """
+    try:
+        return ImageFont.truetype(str(path), px, index=0, layout_engine=ImageFont.Layout.BASIC)
+    except OSError as exc:
+        raise FontNotFound(f"label font {path} cannot be read: {exc}") from exc
