@@ -7,7 +7,18 @@ import dataclasses
 import enum
 from collections.abc import Callable
 
-__all__ = ["Scan", "Scanner", "ScannerState", "StateListener"]
+__all__ = [
+    "GS",
+    "Scan",
+    "Scanner",
+    "ScannerState",
+    "StateListener",
+    "UnreadableListener",
+    "UnreadableScan",
+]
+
+GS = "\x1d"
+"""ASCII group separator: GS1's FNC1 inside a barcode, kept as is in ``Scan.text``."""
 
 
 class ScannerState(enum.Enum):
@@ -29,7 +40,27 @@ class Scan:
     source: str = ""
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UnreadableScan:
+    """A complete scan that could not be decoded; never returned by :meth:`Scanner.read`.
+
+    ``raw`` is a printable rendering of what arrived (``repr`` of bytes, or key names),
+    for the log and for a technician, never for business use. ``reason`` is a short
+    sentence a person understands.
+    """
+
+    reason: str
+    raw: str
+    at_wall: float
+    at_mono: float
+    source: str = ""
+
+
 StateListener = Callable[[ScannerState, str], None]
+"""Called with the new state and a human-readable detail (e.g. the OS error)."""
+
+UnreadableListener = Callable[[UnreadableScan], None]
+"""Called (on the reading thread) for each scan that was dropped as unreadable."""
 
 
 class Scanner(abc.ABC):
