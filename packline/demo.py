@@ -1,9 +1,199 @@
-"""``packline demo``: broker, central, web page and three simulated stations."""
+"""``packline demo``: broker, central, web page and three simulated stations.
+
+Everything runs as it would in a warehouse, only on one machine: a private Mosquitto,
+``packline central serve`` and one ``packline edge run`` per station, each station
+reading a pseudo-terminal as its serial scanner (the demo types order numbers into
+it, as a packer's scanner would) and printing to a ``file://`` virtual printer.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import typer
+
+from packline.errors import UserError
+from packline.logs import setup_logging
+from packline.samples import sample_orders
+from sync.broker import MosquittoBroker
+
 __all__ = ["demo"]
 
+log = logging.getLogger("packline.demo")
 
-def demo() -> None:
-    """Run the whole system locally."""
+
+class _Station:
+    """An edge agent subprocess and the pty its scanner reads."""
+
+    def __init__(self, *, name: str, workdir: Path, mqtt_url: str, site: str) -> None:
+        self.name = name
+        self.master, slave = os.openpty()
+        self.tty = os.ttyname(slave)
+        self._slave = slave  # keep open so the pty survives until the agent opens it
+        data = workdir / name
+        data.mkdir(parents=True, exist_ok=True)
+        self.printed = data / "printed"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "packline",
+                "edge",
+                "run",
+                "--station",
+                name,
+                "--mqtt-url",
+                mqtt_url,
+                "--scanner",
+                f"serial://{self.tty}?baud=9600&terminator=cr",
+                "--printer",
+                f"file://{self.printed}",
+                "--data-dir",
+                str(data),
+            ],
+            env={**os.environ, "PACKLINE_SITE": site},
+            stdin=subprocess.DEVNULL,
+        )
+
+    def scan(self, code: str) -> None:
+        os.write(self.master, code.encode() + b"\r")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for fd in (self.master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _wait_http(url: str, *, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UserError(f"central exited with code {proc.returncode}; see the log above")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise UserError(f"central did not answer on {url} within {timeout:.0f}s")
+
+
+def demo(
+    http_port: int = typer.Option(8080, help="Port of the web status page."),
+    mqtt_port: int | None = typer.Option(None, help="Port for the demo's own broker."),
+    mqtt_url: str | None = typer.Option(None, help="Use this broker instead of starting one."),
+    stations: int = typer.Option(3, min=1, max=20, help="How many simulated stations."),
+    orders: int = typer.Option(600, min=1, help="How many sample orders to import."),
+    interval: float = typer.Option(3.0, min=0.05, help="Seconds between scans per station."),
+    workdir: Path | None = typer.Option(None, help="Where state goes (default: a temp dir)."),
+    duration: float | None = typer.Option(None, help="Stop after this many seconds."),
+) -> None:
+    """Run broker, central, web page and simulated stations until Ctrl-C."""
+    setup_logging()
+    root = workdir or Path(tempfile.mkdtemp(prefix="packline-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    site = "demo"
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    broker: MosquittoBroker | None = None
+    central: subprocess.Popen[bytes] | None = None
+    benches: list[_Station] = []
+    try:
+        if mqtt_url is None:
+            broker = MosquittoBroker(workdir=root / "mosquitto", port=mqtt_port).start()
+            mqtt_url = broker.url
+        db_url = f"sqlite:///{root / 'central.db'}"
+        order_file = root / "orders.json"
+        sample = sample_orders(orders)
+        order_file.write_text(json.dumps(sample, ensure_ascii=False, indent=1))
+        common = ["--db-url", db_url]
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "packline",
+                "central",
+                "import-orders",
+                str(order_file),
+                *common,
+            ],
+            check=True,
+        )
+        central = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "packline",
+                "central",
+                "serve",
+                *common,
+                "--mqtt-url",
+                mqtt_url,
+                "--site",
+                site,
+                "--http-port",
+                str(http_port),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        page = f"http://127.0.0.1:{http_port}/"
+        _wait_http(page + "healthz", proc=central, timeout=60)
+        for i in range(stations):
+            benches.append(
+                _Station(name=f"bench-{i + 1:02d}", workdir=root, mqtt_url=mqtt_url, site=site)
+            )
+        print(
+            f"\npackline demo is running: status page {page}\n"
+            f"broker {mqtt_url}, state in {root}. Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        # Station i packs orders i, i+n, i+2n...; now and then a packer scans a
+        # parcel that is not an order, to show a refusal.
+        codes = [o["order_no"] for o in sample]
+        started = time.monotonic()
+        turn = 0
+        while not stop.is_set():
+            for i, bench in enumerate(benches):
+                index = turn * len(benches) + i
+                if index >= len(codes):
+                    continue
+                bench.scan(codes[index] if index % 17 != 5 else f"NOT-AN-ORDER-{index}")
+            turn += 1
+            if duration is not None and time.monotonic() - started > duration:
+                break
+            stop.wait(interval)
+    except KeyboardInterrupt:
+        pass
+    except subprocess.CalledProcessError as exc:
+        raise UserError(f"importing the sample orders failed (exit {exc.returncode})") from None
+    finally:
+        print("\nstopping the demo...", file=sys.stderr, flush=True)
+        for bench in benches:
+            bench.stop()
+        if central is not None and central.poll() is None:
+            central.terminate()
+            try:
+                central.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                central.kill()
+        if broker is not None:
+            broker.stop()
