@@ -25,7 +25,7 @@ from drivers.scanners.base import Scanner, ScannerState
 from edge.audit import audit
 from edge.clock import Clock, SystemClock
 from edge.settings import StationSettings
-from edge.store import StationStore
+from edge.store import StationStore, Writer
 from packline import __version__
 from sync.messages import Event, Order
 from sync.pump import OutboxPump
@@ -143,6 +143,7 @@ class Agent:
             "waybill",
             order.model_dump(),
             size=self.settings.label_size,
+            dpi=self.settings.label_dpi,
             parcel=(parcel_no, order.parcels) if order.parcels > 1 else None,
             printed_at=datetime.fromtimestamp(self.clock.wall(), UTC),
         )
@@ -158,7 +159,10 @@ class Agent:
             self._labels_left = result.status.labels_left
 
     def _record_shipped(self, order: Order, parcel_no: int, result: PrintResult) -> None:
+        """Record the printed waybill and the shipped parcel in one transaction (B5)."""
         job_id = result.job_id
+        operator = self.settings.operator or self.settings.station
+        facts: list[tuple[str, dict[str, Any], Writer | None]] = []
         if not self.store.printed(job_id):
 
             def add_print(db: sqlite3.Connection, event: Event) -> None:
@@ -168,28 +172,14 @@ class Agent:
                     (job_id, order.order_no, int(result.verified), event.at_wall, event.seq),
                 )
 
-            self.store.record(
-                LABEL_PRINTED,
-                {
-                    "order_no": order.order_no,
-                    "job_id": job_id,
-                    "kind": "waybill",
-                    "verified": result.verified,
-                },
-                write=add_print,
-            )
-        operator = self.settings.operator or self.settings.station
-        payload: dict[str, Any] = {
-            "order_no": order.order_no,
-            "tracking_no": order.tracking_no,
-            "carrier": order.carrier,
-            "service": order.service,
-            "parcel_no": parcel_no,
-            "parcel_count": order.parcels,
-            "operator": operator,
-            "print_job_id": job_id,
-            "print_verified": result.verified,
-        }
+            printed = {
+                "order_no": order.order_no,
+                "job_id": job_id,
+                "kind": "waybill",
+                "verified": result.verified,
+                "duplicate": result.duplicate,
+            }
+            facts.append((LABEL_PRINTED, printed, add_print))
 
         def add_shipment(db: sqlite3.Connection, event: Event) -> None:
             db.execute(
@@ -208,7 +198,19 @@ class Agent:
                 ),
             )
 
-        self.store.record(SHIPPED, payload, write=add_shipment)
+        shipped: dict[str, Any] = {
+            "order_no": order.order_no,
+            "tracking_no": order.tracking_no,
+            "carrier": order.carrier,
+            "service": order.service,
+            "parcel_no": parcel_no,
+            "parcel_count": order.parcels,
+            "operator": operator,
+            "print_job_id": job_id,
+            "print_verified": result.verified,
+        }
+        facts.append((SHIPPED, shipped, add_shipment))
+        self.store.record_all(facts)
 
     # -- health ------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ class StationSettings(BaseSettings):
     scanner: str = "serial:///dev/ttyACM0?baud=9600"
     printer: str = "file:///var/lib/packline/printed"
     label_size: str = "100x180"
+    label_dpi: int = Field(default=300, ge=150, le=600)
     operator: str = ""
     resend_after: float = Field(default=5.0, gt=0)
 

@@ -20,7 +20,7 @@ from typing import Any
 from edge.clock import Clock
 from sync.messages import Event, Order, OrdersMessage, new_event_id
 
-__all__ = ["MIGRATIONS", "Shipment", "StationStore"]
+__all__ = ["MIGRATIONS", "Shipment", "StationStore", "Writer"]
 
 Writer = Callable[[sqlite3.Connection, Event], None]
 
@@ -141,35 +141,44 @@ class StationStore:
         ``write(connection, event)`` runs inside the same transaction; if it raises,
         nothing of the event is stored.
         """
+        return self.record_all([(type, payload, write)])[0]
+
+    def record_all(self, facts: Sequence[tuple[str, dict[str, Any], Writer | None]]) -> list[Event]:
+        """Record several facts, each ``(type, payload, write)``, in ONE transaction."""
+        events: list[Event] = []
         with self._tx() as db:
-            row = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()
-            event = Event(
-                event_id=new_event_id(),
-                station=self.station,
-                seq=int(row[0]),
-                type=type,
-                at_wall=self.clock.wall(),
-                at_mono=self.clock.mono(),
-                boot_id=self.clock.boot_id,
-                payload=payload,
-            )
-            db.execute(
-                "INSERT INTO events (seq, event_id, type, at_wall, at_mono, boot_id, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.seq,
-                    event.event_id,
-                    event.type,
-                    event.at_wall,
-                    event.at_mono,
-                    event.boot_id,
-                    json.dumps(payload, ensure_ascii=False),
-                ),
-            )
-            db.execute("INSERT INTO outbox (seq) VALUES (?)", (event.seq,))
-            if write is not None:
-                write(db, event)
-            return event
+            row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+            seq = int(row[0])
+            for type, payload, write in facts:
+                seq += 1
+                event = Event(
+                    event_id=new_event_id(),
+                    station=self.station,
+                    seq=seq,
+                    type=type,
+                    at_wall=self.clock.wall(),
+                    at_mono=self.clock.mono(),
+                    boot_id=self.clock.boot_id,
+                    payload=payload,
+                )
+                db.execute(
+                    "INSERT INTO events (seq, event_id, type, at_wall, at_mono, boot_id, payload)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.seq,
+                        event.event_id,
+                        event.type,
+                        event.at_wall,
+                        event.at_mono,
+                        event.boot_id,
+                        json.dumps(payload, ensure_ascii=False),
+                    ),
+                )
+                db.execute("INSERT INTO outbox (seq) VALUES (?)", (event.seq,))
+                if write is not None:
+                    write(db, event)
+                events.append(event)
+        return events
 
     def pending(self, *, after: int = 0, limit: int = 200) -> list[Event]:
         """Unacknowledged events with ``seq > after``, oldest first."""
