@@ -153,7 +153,7 @@ class Text:
 
     def _font(self, ctx: Ctx) -> tuple[ImageFont.FreeTypeFont, int]:
         font = ctx.font(self.pt, self.min_pt)
-        return font, (max(1, round(font.size / 28)) if self.bold else 0)
+        return font, (max(1, round(font.size / 48)) if self.bold else 0)
 
     def natural_width(self, ctx: Ctx) -> int | None:
         if not self.fixed:
