@@ -1,9 +1,87 @@
-"""``packline central`` command group."""
+"""``packline central`` command group: ``serve`` and ``import-orders``.
+
+Library errors are translated here into :class:`packline.errors.UserError`, which the
+top-level command prints as one line before exiting with code 2.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from packline.errors import UserError
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True)
+
+CONFIG = typer.Option(None, "--config", help="TOML settings file (see docs/central.md).")
+DB_URL = typer.Option(None, "--db-url", help="sqlite:///PATH or postgresql+psycopg://...")
+
+
+@app.command()
+def serve(
+    config: Path | None = CONFIG,
+    db_url: str | None = DB_URL,
+    mqtt_url: str | None = typer.Option(None, "--mqtt-url", help="mqtt://host:port"),
+    site: str | None = typer.Option(None, "--site", help="Site whose stations to serve."),
+    http_host: str | None = typer.Option(None, "--http-host", help="Address of the page."),
+    http_port: int | None = typer.Option(None, "--http-port", help="Port of the page."),
+) -> None:
+    """Run ingest, the orders downlink and the web status page until Ctrl-C."""
+    from central.db import DatabaseUnavailable
+    from central.service import StartupError
+    from central.service import serve as run
+    from central.settings import CentralSettings
+    from packline.logs import setup_logging
+    from packline.settings import load_settings
+
+    settings = load_settings(
+        CentralSettings,
+        config,
+        db_url=db_url,
+        mqtt_url=mqtt_url,
+        site=site,
+        http_host=http_host,
+        http_port=http_port,
+    )
+    setup_logging()
+    try:
+        run(settings)
+    except (StartupError, DatabaseUnavailable) as exc:
+        raise UserError(str(exc)) from None
+
+
+@app.command("import-orders")
+def import_orders(
+    file: Path = typer.Argument(..., help="Orders as JSON or CSV (see docs/central.md)."),
+    db_url: str | None = DB_URL,
+    config: Path | None = CONFIG,
+) -> None:
+    """Add or update orders from FILE; all of it or, on any error, nothing."""
+    import sqlalchemy as sa
+
+    from central.db import DatabaseUnavailable, open_db
+    from central.orders import OrderFileError, read_orders_file
+    from central.orders import import_orders as run
+    from central.settings import CentralSettings
+    from packline.settings import load_settings
+
+    settings = load_settings(CentralSettings, config, db_url=db_url)
+    try:
+        batch = read_orders_file(file)
+    except OrderFileError as exc:
+        raise UserError(f"nothing imported: {exc}") from None
+    try:
+        engine = open_db(settings.db_url)
+    except DatabaseUnavailable as exc:
+        raise UserError(str(exc)) from None
+    try:
+        result = run(engine, batch)
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise UserError(f"nothing imported from {file}: database error: {reason}") from None
+    finally:
+        engine.dispose()
+    typer.echo(f"{file}: {result.summary()}")

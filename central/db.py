@@ -1,0 +1,261 @@
+"""Central storage: SQLAlchemy Core tables and :func:`open_db`.
+
+A SQLite file by default (one command runs everything) and PostgreSQL by URL. The
+schema is owned by the Alembic migrations in ``central/migrations``; :func:`open_db`
+runs them to head, so a fresh or an old database is always current before use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = [
+    "READ_ONLY",
+    "DatabaseUnavailable",
+    "UTCDateTime",
+    "events",
+    "metadata",
+    "migrate",
+    "open_db",
+    "orders",
+    "sequences",
+    "shipments",
+    "stations",
+    "utcnow",
+]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# Pass as ``conn.execution_options(**READ_ONLY)`` for a SQLite read that need not take
+# the write lock (every other SQLite transaction starts with BEGIN IMMEDIATE).
+READ_ONLY: dict[str, Any] = {"packline_read_only": True}
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be opened or migrated; ``str()`` says why, on one line."""
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so the value is stored
+    as naive UTC text and the zone is put back on the way out.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime given for a UTC column: {value!r}")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+stations = sa.Table(
+    "stations",
+    metadata,
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("site", sa.String(64), nullable=False, index=True),
+    sa.Column("online", sa.Boolean, nullable=False, default=False),
+    sa.Column("version", sa.String(64), nullable=False, default=""),
+    sa.Column("printer", sa.String(64), nullable=False, default="unknown"),
+    sa.Column("printer_detail", sa.String(255), nullable=False, default=""),
+    sa.Column("scanner", sa.String(64), nullable=False, default="unknown"),
+    sa.Column("labels_left", sa.Integer, nullable=True),
+    sa.Column("backlog", sa.Integer, nullable=False, default=0),
+    sa.Column("orders_cursor", sa.BigInteger, nullable=False, default=0),
+    # The last status message as received, for fields not (yet) given a column.
+    sa.Column("last_status", sa.JSON, nullable=True),
+    # Central's clock: when central last heard from the station itself.
+    sa.Column("last_seen", UTCDateTime, nullable=True),
+    # Highest seq held with no gap below it: what central acknowledges, and how far
+    # the projections have been applied.
+    sa.Column("acked_seq", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("station", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False, index=True),
+    sa.Column("at_wall", sa.Float, nullable=False),
+    sa.Column("at_mono", sa.Float, nullable=False),
+    sa.Column("boot_id", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("station", "seq"),
+)
+
+shipments = sa.Table(
+    "shipments",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "event_id",
+        sa.String(64),
+        sa.ForeignKey("events.event_id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("station", sa.String(64), nullable=False, index=True),
+    sa.Column("order_no", sa.String(64), nullable=False, index=True),
+    sa.Column("tracking_no", sa.String(64), nullable=False, default=""),
+    sa.Column("carrier", sa.String(64), nullable=False, default=""),
+    sa.Column("service", sa.String(64), nullable=False, default=""),
+    sa.Column("parcel_no", sa.Integer, nullable=False, default=1),
+    sa.Column("parcel_count", sa.Integer, nullable=False, default=1),
+    sa.Column("operator", sa.String(64), nullable=False, default=""),
+    sa.Column("print_job_id", sa.String(64), nullable=False, default=""),
+    sa.Column("print_verified", sa.Boolean, nullable=False, default=False),
+    # The station's clock (may be skewed) and central's clock.
+    sa.Column("shipped_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_no", sa.String(64), primary_key=True),
+    # Global, increasing on every insert or change: stations hold a cursor into it.
+    sa.Column("order_seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("shop", sa.String(64), nullable=False, default=""),
+    sa.Column("order_type", sa.String(32), nullable=False, default="normal"),
+    sa.Column("status", sa.String(32), nullable=False, default="ready"),
+    # The whole order as sync.messages.Order JSON (without revision).
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Named counters. ``order_seq`` is taken with UPDATE ... RETURNING inside the import
+# transaction: the row lock makes concurrent imports commit in seq order, so a station
+# cursor never skips an order committed late with a lower seq.
+sequences = sa.Table(
+    "sequences",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+
+def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # Let SQLAlchemy's begin event emit BEGIN itself (pysqlite's own is deferred).
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # A committed ack must survive a power cut: the station deletes what we ack.
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is
+    # locked" when another process wrote in between; taking the write lock up front
+    # makes writers queue on the busy timeout instead. Reads opt out.
+    if conn.get_execution_options().get("packline_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed: URL = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseUnavailable(f"not a database URL: {url!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    raise DatabaseUnavailable(
+        f"unsupported database {parsed.get_backend_name()!r} in {parsed!r}: "
+        "use sqlite:///PATH or postgresql+psycopg://..."
+    )
+
+
+def migrate(engine: Engine) -> None:
+    """Run the Alembic migrations to head on ``engine``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_db(url: str) -> Engine:
+    """An engine for ``url`` with the schema migrated to head.
+
+    ``sqlite:///PATH`` (the parent folder is created; WAL, busy timeout) or
+    ``postgresql+psycopg://user@host/db``. Raises :class:`DatabaseUnavailable` with a
+    one-line reason when the database cannot be reached or migrated.
+    """
+    engine = _create_engine(url)
+    try:
+        migrate(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(
+            f"cannot open database {engine.url.render_as_string(hide_password=True)}: {reason}"
+        ) from None
+    except OSError as exc:
+        engine.dispose()
+        raise DatabaseUnavailable(f"cannot open database {engine.url!r}: {exc}") from None
+    return engine

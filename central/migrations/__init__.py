@@ -1,0 +1,1 @@
+"""Alembic migrations of the central database (run by ``central.db.open_db``)."""

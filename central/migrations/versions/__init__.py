@@ -1,0 +1,1 @@
+"""Named migration revisions, oldest first by ``down_revision``."""

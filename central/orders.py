@@ -1,0 +1,395 @@
+"""Orders: importing order files and finding what a station has not yet received.
+
+Every insert or change of an order takes a new global ``order_seq``; a station holds a
+cursor (the highest ``order_seq`` it has) and central sends it everything above. An
+identical re-import changes nothing, so importing the same file twice sends nothing.
+
+File formats (docs/central.md): JSON — one order object, a list of them, or
+``{"orders": [...]}``, each shaped like ``docs/examples/order.json``; CSV — one row per
+order line, the order's columns repeated (or left blank) on its further rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection, Engine
+
+from central.db import READ_ONLY, orders, sequences, utcnow
+from sync.messages import Order, OrderLine, Party
+
+__all__ = [
+    "CSV_COLUMNS",
+    "ImportResult",
+    "OrderFileError",
+    "current_order_seq",
+    "import_orders",
+    "orders_after",
+    "parse_csv_orders",
+    "parse_json_orders",
+    "read_orders_file",
+]
+
+
+class OrderFileError(ValueError):
+    """An order file that cannot be imported; ``str()`` names file, record and field."""
+
+
+PARTY_FIELDS = tuple(Party.model_fields)
+LINE_FIELDS = tuple(OrderLine.model_fields)
+# ``revision`` is central's to assign; a file may carry it (an exported order does) but
+# it is ignored.
+ORDER_FIELDS = tuple(Order.model_fields)
+
+_ORDER_SCALARS = (
+    "order_no",
+    "shop",
+    "order_type",
+    "status",
+    "hold_reason",
+    "paid_at",
+    "promised_ship_at",
+    "carrier",
+    "service",
+    "tracking_no",
+    "parcels",
+    "note",
+)
+_LINE_COLUMNS = {
+    "sku": "sku",
+    "item_name": "name",
+    "item_spec": "spec",
+    "qty": "qty",
+    "barcode": "barcode",
+}
+#: Every column a CSV order file may have; only ``order_no`` is required.
+CSV_COLUMNS: tuple[str, ...] = (
+    *_ORDER_SCALARS,
+    *(f"recipient_{f}" for f in PARTY_FIELDS),
+    *(f"sender_{f}" for f in PARTY_FIELDS),
+    *_LINE_COLUMNS,
+)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _where(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "order"
+
+
+def _unknown_keys(raw: dict[str, Any]) -> str | None:
+    for key in raw:
+        if key not in ORDER_FIELDS:
+            return key
+    for party in ("recipient", "sender"):
+        value = raw.get(party)
+        if isinstance(value, dict):
+            for key in value:
+                if key not in PARTY_FIELDS:
+                    return f"{party}.{key}"
+    lines = raw.get("lines")
+    if isinstance(lines, list):
+        for i, line in enumerate(lines):
+            if isinstance(line, dict):
+                for key in line:
+                    if key not in LINE_FIELDS:
+                        return f"lines[{i}].{key}"
+    return None
+
+
+def _validate(raw: object, *, where: str) -> Order:
+    if not isinstance(raw, dict):
+        raise OrderFileError(f"{where}: expected an order object, got {type(raw).__name__}")
+    if "order_no" not in raw:
+        raise OrderFileError(f"{where}: order_no: missing")
+    label = f"{where} ({raw['order_no']})" if isinstance(raw["order_no"], str) else where
+    unknown = _unknown_keys(raw)
+    if unknown is not None:
+        raise OrderFileError(f"{label}: {unknown}: unknown field")
+    try:
+        order = Order.model_validate({k: v for k, v in raw.items() if k != "revision"})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise OrderFileError(f"{label}: {_where(first['loc'])}: {first['msg']}") from None
+    for i, line in enumerate(order.lines):
+        if line.qty < 1:
+            raise OrderFileError(f"{label}: lines[{i}].qty: must be at least 1, got {line.qty}")
+        if not line.sku and not line.barcode:
+            raise OrderFileError(f"{label}: lines[{i}].sku: a line needs a sku or a barcode")
+    return order
+
+
+def _no_duplicates(found: Sequence[tuple[str, Order]], *, source: str) -> None:
+    seen: dict[str, str] = {}
+    for where, order in found:
+        if order.order_no in seen:
+            raise OrderFileError(
+                f"{where}: order_no {order.order_no} appears twice (first at "
+                f"{seen[order.order_no].removeprefix(source + ': ')})"
+            )
+        seen[order.order_no] = where
+
+
+def parse_json_orders(text: str, *, source: str) -> list[Order]:
+    """Orders from JSON text: one object, a list, or ``{"orders": [...]}``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OrderFileError(
+            f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if isinstance(data, dict) and "orders" in data and "order_no" not in data:
+        data = data["orders"]
+        if not isinstance(data, list):
+            raise OrderFileError(f'{source}: "orders" must be a list of order objects')
+    if isinstance(data, dict):
+        found = [(f"{source}: record 1", _validate(data, where=f"{source}: record 1"))]
+    elif isinstance(data, list):
+        found = [
+            (f"{source}: record {i}", _validate(raw, where=f"{source}: record {i}"))
+            for i, raw in enumerate(data, start=1)
+        ]
+    else:
+        raise OrderFileError(f"{source}: expected an order object or a list of them")
+    _no_duplicates(found, source=source)
+    return [order for _, order in found]
+
+
+def parse_csv_orders(text: str, *, source: str) -> list[Order]:
+    """Orders from CSV text: one row per order line (see :data:`CSV_COLUMNS`).
+
+    The first row of an order gives its order columns; its further rows may repeat
+    them or leave them blank, but may not contradict them. A row whose line columns
+    are all blank adds no line (an order without lines is refused at the bench).
+    """
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise OrderFileError(f"{source}: line 1: not valid CSV: {exc}") from None
+    if not header:
+        raise OrderFileError(f"{source}: empty file (expected a header row)")
+    columns = [h.strip() for h in header]
+    reader.fieldnames = columns
+    for column in columns:
+        if column not in CSV_COLUMNS:
+            raise OrderFileError(f"{source}: line 1: unknown column {column!r}")
+    if "order_no" not in columns:
+        raise OrderFileError(f"{source}: line 1: order_no: column missing")
+
+    raws: dict[str, dict[str, Any]] = {}
+    first_line: dict[str, int] = {}
+    try:
+        for row in reader:
+            line_no = reader.line_num
+            if None in row:
+                raise OrderFileError(f"{source}: line {line_no}: more cells than columns")
+            cells = {k: (v or "").strip() for k, v in row.items()}
+            if not any(cells.values()):
+                continue
+            order_no = cells.get("order_no", "")
+            if not order_no:
+                raise OrderFileError(f"{source}: line {line_no}: order_no: missing")
+            raw = raws.get(order_no)
+            if raw is None:
+                raw = raws[order_no] = {"lines": []}
+                first_line[order_no] = line_no
+            _merge_row(raw, cells, where=f"{source}: line {line_no}", first=first_line[order_no])
+            line = {
+                field: cells[column]
+                for column, field in _LINE_COLUMNS.items()
+                if cells.get(column, "")
+            }
+            if line:
+                raw["lines"].append((line_no, line))
+    except csv.Error as exc:
+        raise OrderFileError(f"{source}: line {reader.line_num}: not valid CSV: {exc}") from None
+
+    result: list[Order] = []
+    for order_no, raw in raws.items():
+        lines = raw.pop("lines")
+        raw["lines"] = [line for _, line in lines]
+        try:
+            result.append(_validate(raw, where=f"{source}: line {first_line[order_no]}"))
+        except OrderFileError as exc:
+            # Point at the CSV line of a bad order line rather than "lines[2]".
+            message = str(exc)
+            for i, (line_no, _) in enumerate(lines):
+                tag = f": lines[{i}]."
+                if tag in message:
+                    field = message.split(tag, 1)[1]
+                    for column, name in _LINE_COLUMNS.items():
+                        if field.startswith(name + ":"):
+                            field = column + field[len(name) :]
+                            break
+                    raise OrderFileError(
+                        f"{source}: line {line_no} ({order_no}): {field}"
+                    ) from None
+            raise
+    return result
+
+
+def _merge_row(raw: dict[str, Any], cells: dict[str, str], *, where: str, first: int) -> None:
+    for column, value in cells.items():
+        if column in _LINE_COLUMNS or not value:
+            continue
+        if column.startswith(("recipient_", "sender_")):
+            party, field = column.split("_", 1)
+            target = raw.setdefault(party, {})
+        else:
+            target, field = raw, column
+        if field in target and target[field] != value:
+            raise OrderFileError(
+                f"{where}: {column}: {value!r} contradicts {target[field]!r} given at "
+                f"line {first} for the same order"
+            )
+        target[field] = value
+
+
+def read_orders_file(path: Path) -> list[Order]:
+    """Orders from a ``.json`` or ``.csv`` file (other names: sniffed from the content)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise OrderFileError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise OrderFileError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    except OSError as exc:
+        raise OrderFileError(f"{path}: cannot read: {exc.strerror}") from None
+    suffix = path.suffix.lower()
+    if suffix == ".json" or (suffix != ".csv" and text.lstrip()[:1] in ("{", "[")):
+        return parse_json_orders(text, source=str(path))
+    return parse_csv_orders(text, source=str(path))
+
+
+# --------------------------------------------------------------------------- storing
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImportResult:
+    """What an import did, by order number."""
+
+    added: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    order_seq: int
+
+    def summary(self) -> str:
+        """One line for the person who ran the import."""
+        return (
+            f"{len(self.added)} added, {len(self.changed)} changed, "
+            f"{len(self.unchanged)} unchanged (order seq now {self.order_seq})"
+        )
+
+
+def import_orders(engine: Engine, batch: Sequence[Order]) -> ImportResult:
+    """Upsert ``batch`` in one transaction.
+
+    A new order gets revision 1, a changed one revision + 1, each with a new
+    ``order_seq``; an identical one is left alone.
+    """
+    added: list[str] = []
+    changed: list[str] = []
+    unchanged: list[str] = []
+    now = utcnow()
+    with engine.begin() as conn:
+        # Take the counter's row lock first and hold it to the commit: concurrent
+        # imports then commit in order_seq order (see central.db.sequences).
+        seq = conn.execute(
+            sa.select(sequences.c.value).where(sequences.c.name == "order_seq").with_for_update()
+        ).scalar_one()
+        stored: dict[str, tuple[int, dict[str, Any]]] = {}
+        numbers = [o.order_no for o in batch]
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start : start + 500]
+            for row in conn.execute(
+                sa.select(orders.c.order_no, orders.c.revision, orders.c.body).where(
+                    orders.c.order_no.in_(chunk)
+                )
+            ):
+                stored[row.order_no] = (row.revision, row.body)
+        for order in batch:
+            body = order.model_dump(mode="json", exclude={"revision"})
+            values = {
+                "shop": order.shop[:64],
+                "order_type": order.order_type[:32],
+                "status": order.status[:32],
+                "body": body,
+                "updated_at": now,
+            }
+            held = stored.get(order.order_no)
+            if held is not None and held[1] == body:
+                unchanged.append(order.order_no)
+                continue
+            seq += 1
+            if held is None:
+                conn.execute(
+                    orders.insert().values(
+                        order_no=order.order_no, order_seq=seq, revision=1, created_at=now, **values
+                    )
+                )
+                added.append(order.order_no)
+                stored[order.order_no] = (1, body)
+            else:
+                conn.execute(
+                    orders.update()
+                    .where(orders.c.order_no == order.order_no)
+                    .values(order_seq=seq, revision=held[0] + 1, **values)
+                )
+                changed.append(order.order_no)
+                stored[order.order_no] = (held[0] + 1, body)
+        conn.execute(sequences.update().where(sequences.c.name == "order_seq").values(value=seq))
+    return ImportResult(added=added, changed=changed, unchanged=unchanged, order_seq=seq)
+
+
+def _conn_or_engine(bind: Engine | Connection) -> Connection:
+    return bind.connect().execution_options(**READ_ONLY) if isinstance(bind, Engine) else bind
+
+
+def current_order_seq(bind: Engine | Connection) -> int:
+    """The highest ``order_seq`` of any committed order (0 when there is none)."""
+    query = sa.select(sa.func.coalesce(sa.func.max(orders.c.order_seq), 0))
+    if isinstance(bind, Connection):
+        return int(bind.execute(query).scalar_one())
+    with _conn_or_engine(bind) as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def orders_after(
+    bind: Engine | Connection, *, cursor: int, limit: int | None = None
+) -> list[tuple[int, Order]]:
+    """``(order_seq, order)`` of every order above ``cursor``, in ``order_seq`` order.
+
+    Each order carries its current revision, so a late message never overwrites a
+    newer one at the station.
+    """
+    query = (
+        sa.select(orders.c.order_seq, orders.c.revision, orders.c.body)
+        .where(orders.c.order_seq > cursor)
+        .order_by(orders.c.order_seq)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+
+    def run(conn: Connection) -> list[tuple[int, Order]]:
+        return [
+            (int(r.order_seq), Order.model_validate({**r.body, "revision": r.revision}))
+            for r in conn.execute(query)
+        ]
+
+    if isinstance(bind, Connection):
+        return run(bind)
+    with _conn_or_engine(bind) as conn:
+        return run(conn)

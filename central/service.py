@@ -1,0 +1,371 @@
+"""The running central service: MQTT ingest, acks, the orders downlink, and the page.
+
+Threads, and why: paho's network thread runs ingest (store, commit, then ack — in that
+order, so an ack always names committed events); one downlink thread polls the
+database for new orders (an import from another process must reach the stations
+within about a second) and publishes them; uvicorn serves the web app on the main
+thread, which also owns the signal handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.engine import Engine
+
+from central.db import READ_ONLY, open_db, stations
+from central.ingest import BatchRejected, StatusUpdate, record_status, store_batch
+from central.orders import current_order_seq, orders_after
+from central.settings import CentralSettings
+from sync import topics
+from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireError, decode, encode
+from sync.mqtt import make_client, parse_mqtt_url
+
+__all__ = ["CentralService", "StartupError", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """Central cannot start (broker unreachable, port taken); ``str()`` says why."""
+
+
+class CentralService:
+    """MQTT side of central for one site.
+
+    Subscribes to every station's ``events`` and ``status``; stores batches and acks the
+    committed contiguous seq; keeps the stations table current; sends each station the
+    orders above its cursor. ``start()`` returns at once (paho reconnects by itself);
+    ``stop()`` ends both threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        mqtt_url: str,
+        site: str,
+        client_id: str | None = None,
+        poll_interval: float = 0.5,
+        chunk_size: int = 50,
+        repush_after: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.site = site
+        self.poll_interval = poll_interval
+        self.chunk_size = chunk_size
+        # A station whose status still shows an old cursor this long after a push is
+        # sent the missing orders again (the earlier push may have been lost).
+        self.repush_after = repush_after
+        # A fixed client id per site: the broker's persistent session then keeps the
+        # batches that arrive while central restarts.
+        self.client = make_client(client_id=client_id or f"packline-central-{site}", url=mqtt_url)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self.last_connect_error: str | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._statuses: queue.SimpleQueue[StatusUpdate] = queue.SimpleQueue()
+        self._pushed: dict[str, int] = {}
+        self._last_push: dict[str, float] = {}
+        self._downlink: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Connect (asynchronously) and start the downlink thread."""
+        self.client.loop_start()
+        self._downlink = threading.Thread(
+            target=self._downlink_loop, name="central-downlink", daemon=True
+        )
+        self._downlink.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the broker to accept us."""
+        return self.connected.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop the downlink, disconnect cleanly and stop paho's thread."""
+        self._stop.set()
+        self._wake.set()
+        if self._downlink is not None:
+            self._downlink.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # ------------------------------------------------------------------ MQTT callbacks
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self.last_connect_error = str(reason_code)
+            log.warning("broker refused central: %s", reason_code)
+            return
+        self.last_connect_error = None
+        client.subscribe(
+            [
+                (topics.subscription(self.site, "events"), 1),
+                (topics.subscription(self.site, "status"), 1),
+            ]
+        )
+        log.info("connected to the broker; serving site %s", self.site)
+        self.connected.set()
+        self._wake.set()
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("lost the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        # Nothing may escape into paho's thread: one bad message must not stop ingest.
+        try:
+            self.handle(msg.topic, bytes(msg.payload))
+        except Exception:
+            log.exception("failed to handle a message on %s; not acknowledged", msg.topic)
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Process one message from ``topic`` (what paho's callback calls)."""
+        try:
+            site, station, leaf = topics.station_of(topic)
+        except ValueError:
+            log.warning("dropped a message on an unexpected topic %s", topic)
+            return
+        if site != self.site:
+            log.warning("dropped a message for site %s (serving %s): %s", site, self.site, topic)
+            return
+        if leaf == "events":
+            self._on_events(topic, station, payload)
+        elif leaf == "status":
+            self._on_status(topic, station, payload)
+
+    def _on_events(self, topic: str, station: str, payload: bytes) -> None:
+        try:
+            batch = decode(EventBatch, payload)
+        except WireError as exc:
+            log.warning("dropped a garbled batch on %s: %s", topic, exc)
+            return
+        if batch.station != station:
+            log.warning(
+                "dropped a batch of station %s published on %s (topic/station mismatch)",
+                batch.station,
+                topic,
+            )
+            return
+        try:
+            acked = store_batch(self.engine, batch, site=self.site)
+        except BatchRejected as exc:
+            log.warning("dropped a batch on %s: %s", topic, exc)
+            return
+        except sa.exc.SQLAlchemyError as exc:
+            # Not acked: the station resends it once the database is back.
+            log.error("could not store a batch of %s: %s", station, exc)
+            return
+        # Only now, after the commit, may the station drop these events.
+        self.client.publish(
+            topics.ack(self.site, station), encode(Ack(station=station, seq=acked)), qos=1
+        )
+        log.debug("station %s: stored %d events, acked %d", station, len(batch.events), acked)
+
+    def _on_status(self, topic: str, station: str, payload: bytes) -> None:
+        if not payload:  # a cleared retained status
+            return
+        try:
+            status = decode(StationStatus, payload)
+        except WireError as exc:
+            log.warning("dropped a garbled status on %s: %s", topic, exc)
+            return
+        if status.station != station:
+            log.warning(
+                "dropped a status of station %s published on %s (topic/station mismatch)",
+                status.station,
+                topic,
+            )
+            return
+        try:
+            update = record_status(self.engine, status, site=self.site)
+        except sa.exc.SQLAlchemyError as exc:
+            log.error("could not record the status of %s: %s", station, exc)
+            return
+        if update.came_online:
+            log.info("station %s is online", station)
+        elif not status.online:
+            log.info("station %s is offline", station)
+        self._statuses.put(update)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ orders downlink
+
+    def _downlink_loop(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                self.push_orders()
+                failing = False
+            except Exception as exc:
+                # Log the first failure in full, then quietly retry each poll.
+                if not failing:
+                    log.exception("orders downlink failed: %s", exc)
+                failing = True
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+
+    def push_orders(self) -> None:
+        """Send each known station of the site the orders above what it holds.
+
+        Runs in the downlink thread; callable directly in tests.
+        """
+        if not self.connected.is_set():
+            return  # statuses are re-delivered on reconnect, nothing is lost by waiting
+        current = current_order_seq(self.engine)
+        while True:
+            try:
+                update = self._statuses.get_nowait()
+            except queue.Empty:
+                break
+            self._on_cursor(update, current)
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+            known = conn.execute(
+                sa.select(stations.c.station, stations.c.orders_cursor).where(
+                    stations.c.site == self.site
+                )
+            ).all()
+        for station, cursor in known:
+            pushed = self._pushed.setdefault(station, int(cursor))
+            if pushed < current:
+                self._push(station, cursor=pushed)
+
+    def _on_cursor(self, update: StatusUpdate, current: int) -> None:
+        station, cursor = update.station, update.orders_cursor
+        pushed = self._pushed.get(station)
+        if cursor < current and (
+            update.came_online
+            or pushed is None
+            or pushed <= cursor
+            or time.monotonic() - self._last_push.get(station, 0.0) > self.repush_after
+        ):
+            self._push(station, cursor=cursor)
+        elif pushed is None or cursor > pushed:
+            self._pushed[station] = cursor
+
+    def _push(self, station: str, *, cursor: int) -> None:
+        pending = orders_after(self.engine, cursor=cursor)
+        if not pending:
+            return
+        topic = topics.orders(self.site, station)
+        for start in range(0, len(pending), self.chunk_size):
+            chunk = pending[start : start + self.chunk_size]
+            message = OrdersMessage(orders=[o for _, o in chunk], cursor=chunk[-1][0])
+            self.client.publish(topic, encode(message), qos=1)
+        self._pushed[station] = pending[-1][0]
+        self._last_push[station] = time.monotonic()
+        log.info(
+            "sent %d orders to station %s (cursor %d → %d)",
+            len(pending),
+            station,
+            cursor,
+            pending[-1][0],
+        )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family = infos[0][0]
+        sock = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot listen on http://{host}:{port}: {reason}") from None
+    return sock
+
+
+def _check_broker(url: str) -> None:
+    try:
+        broker = parse_mqtt_url(url)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=5):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise StartupError(f"cannot reach the MQTT broker at {broker}: {reason}") from None
+
+
+def serve(settings: CentralSettings) -> None:
+    """Run central until SIGINT or SIGTERM: ingest, downlink and the web page.
+
+    Raises :class:`StartupError` or :class:`central.db.DatabaseUnavailable` when the
+    broker, the database or the HTTP port is not usable at start. A broker that goes
+    away later is reconnected to while the page keeps being served.
+    """
+    import uvicorn
+
+    from web.app import create_app
+
+    stop_requested: list[int] = []
+    server: uvicorn.Server | None = None
+
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
+        # Before uvicorn runs, and again after it restores these handlers and replays
+        # the signal it caught: note it and let the code below end cleanly.
+        stop_requested.append(sig)
+        if server is not None:
+            server.should_exit = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _check_broker(settings.mqtt_url)
+        engine = open_db(settings.db_url)
+        service = CentralService(engine=engine, mqtt_url=settings.mqtt_url, site=settings.site)
+        try:
+            sock = _listen(settings.http_host, settings.http_port)
+            service.start()
+            if not service.wait_connected(10):
+                reason = service.last_connect_error or "no answer within 10 s"
+                raise StartupError(f"the MQTT broker at {settings.mqtt_url} refused: {reason}")
+            host, port = sock.getsockname()[:2]
+            log.info("status page on http://%s:%s/", host, port)
+            app = create_app(engine=engine, settings=settings)
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=3,
+                lifespan="off",
+            )
+            server = uvicorn.Server(config)
+            if not stop_requested:
+                server.run(sockets=[sock])
+        finally:
+            service.stop()
+            engine.dispose()
+        log.info("central stopped")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
