@@ -29,6 +29,7 @@ class PrinterURL:
     scheme: str
     host: str
     port: int | None
+    netloc: str
     path: str
     options: Mapping[str, object]
 
@@ -40,6 +41,14 @@ class PrinterURL:
             raise BadDeviceURL(
                 f"{self.url}: unknown printer option {', '.join(unknown)} (known: {known})"
             )
+
+    def tcp_address(self, default_port: int) -> tuple[str, int]:
+        """(host, port) of a network printer; raise for a missing host or bad port."""
+        if not self.host:
+            raise BadDeviceURL(f"{self.url}: a network printer needs a host, e.g. //HOST:9100")
+        if self.port is None and self.netloc.rsplit("]", 1)[-1].count(":"):
+            raise BadDeviceURL(f"{self.url}: the port must be a number")
+        return self.host, self.port or default_port
 
     def _raw(self, name: str) -> object | None:
         return self.options.get(name)
@@ -104,9 +113,13 @@ def parse_printer_url(url: str, options: Mapping[str, object] | None = None) -> 
     """Split ``url`` into scheme, address and options (query merged with ``options``)."""
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port
     except ValueError as exc:
         raise BadDeviceURL(f"{url}: not a printer URL ({exc})") from None
+    try:
+        port = parts.port
+    except ValueError:
+        # ql+usb://0x04f9:0x209d has vendor:product where a port would be.
+        port = None
     if not parts.scheme:
         raise BadDeviceURL(f"{url}: not a printer URL (expected e.g. ql+tcp://host:9100)")
     merged: dict[str, object] = {}
@@ -120,6 +133,7 @@ def parse_printer_url(url: str, options: Mapping[str, object] | None = None) -> 
         scheme=parts.scheme.lower(),
         host=parts.hostname or "",
         port=port,
+        netloc=parts.netloc,
         path=urllib.parse.unquote(parts.path),
         options=merged,
     )
