@@ -174,7 +174,7 @@ class QLNetworkPrinter(QLPrinterBase):
                 timeout=min(self.timeout, 2.0),
                 retries=1,
             )
-        except SnmpTimeout:
+        except (SnmpTimeout, ConnectionRefusedError):
             raise PrinterOffline(
                 f"Printer at {self.host} does not answer — check it is switched on and "
                 "connected to the network"
