@@ -9,16 +9,22 @@ number of dots directly on the label canvas — nothing is ever scaled.
 
 from __future__ import annotations
 
+import functools
+
 from PIL import ImageDraw
 
 __all__ = [
     "CODE128_QUIET_MODULES",
     "QR_QUIET_MODULES",
+    "QRMatrix",
     "code128_modules",
     "draw_code128",
     "draw_qr",
     "qr_matrix",
 ]
+
+QRMatrix = tuple[tuple[bool, ...], ...]
+"""QR modules, row by row; True is a dark module."""
 
 # ISO/IEC 15417 asks for a quiet zone of at least 10 modules each side of Code128.
 CODE128_QUIET_MODULES = 10
@@ -26,6 +32,9 @@ CODE128_QUIET_MODULES = 10
 QR_QUIET_MODULES = 2
 
 
+# Layout asks for the same pattern several times per label (measure, then draw); the
+# encodings are pure, so a small cache makes that free.
+@functools.lru_cache(maxsize=256)
 def code128_modules(data: str) -> str:
     """The Code128 module pattern of ``data``: one ``"1"`` (bar) or ``"0"`` per module.
 
@@ -55,19 +64,25 @@ def draw_code128(
             start = None
 
 
-def qr_matrix(data: str) -> list[list[bool]]:
-    """The QR modules of ``data`` (error correction M), without quiet zone."""
+@functools.lru_cache(maxsize=256)
+def qr_matrix(data: str) -> QRMatrix:
+    """The QR modules of ``data`` (error correction M), without quiet zone; rows of bools."""
     import qrcode
     import qrcode.constants
 
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
     qr.add_data(data)
     qr.make(fit=True)
-    return [[bool(v) for v in row] for row in qr.get_matrix()]
+    return tuple(tuple(bool(v) for v in row) for row in qr.get_matrix())
 
 
 def draw_qr(
-    draw: ImageDraw.ImageDraw, *, x: int, y: int, matrix: list[list[bool]], module_dots: int
+    draw: ImageDraw.ImageDraw,
+    *,
+    x: int,
+    y: int,
+    matrix: tuple[tuple[bool, ...], ...],
+    module_dots: int,
 ) -> None:
     """Draw ``matrix`` with its top-left dark-module corner at (x, y)."""
     for r, row in enumerate(matrix):

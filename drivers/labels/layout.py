@@ -11,6 +11,7 @@ never cropped silently. Barcodes never shrink in width below whole-dot modules.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -96,7 +97,12 @@ class Block(Protocol):
 _TOKENS = re.compile(r"[!-~]+|\s+|.")
 
 
-def wrap(text: str, font: ImageFont.FreeTypeFont, width: int, *, stroke: int = 0) -> list[str]:
+# A label is measured at each shrink step and again while drawing; wrapping is pure
+# (fonts come from load_font's cache, so equal fonts are the same object).
+@functools.lru_cache(maxsize=1024)
+def wrap(
+    text: str, font: ImageFont.FreeTypeFont, width: int, *, stroke: int = 0
+) -> tuple[str, ...]:
     """Break ``text`` into lines no wider than ``width`` dots.
 
     Breaks between CJK characters or at spaces; a Latin word longer than a line is
@@ -118,7 +124,7 @@ def wrap(text: str, font: ImageFont.FreeTypeFont, width: int, *, stroke: int = 0
                 lines.append(line[:cut])
                 line = line[cut:]
         lines.append(line.rstrip())
-    return lines
+    return tuple(lines)
 
 
 def _width(font: ImageFont.FreeTypeFont, text: str, stroke: int) -> float:
