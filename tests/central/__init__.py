@@ -1,0 +1,1 @@
+"""Tests of the central service: storage, ingest, orders, MQTT service, CLI."""

@@ -1,0 +1,79 @@
+"""open_db: migrations to head, idempotent reopen, UTC timestamps, clear failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from central.db import DatabaseUnavailable, open_db, stations, utcnow
+from sync.broker import free_port
+
+
+def test_migrates_to_head_and_reopens(engine: Engine, db_url: str) -> None:
+    names = set(sa.inspect(engine).get_table_names())
+    assert {"stations", "events", "shipments", "orders", "sequences"} <= names
+    with engine.connect() as conn:
+        head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert head == "0001_initial"
+    again = open_db(db_url)  # an already current database is left as it is
+    try:
+        with again.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    finally:
+        again.dispose()
+
+
+def test_timestamps_come_back_in_utc(engine: Engine) -> None:
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    moment = dt.datetime(2026, 11, 23, 17, 15, tzinfo=shanghai)
+    with engine.begin() as conn:
+        conn.execute(
+            stations.insert().values(
+                station="s1",
+                site="x",
+                online=True,
+                version="",
+                printer="ready",
+                printer_detail="",
+                scanner="ok",
+                backlog=0,
+                orders_cursor=0,
+                acked_seq=0,
+                created_at=moment,
+                last_seen=utcnow(),
+            )
+        )
+    with engine.connect() as conn:
+        created = conn.execute(sa.select(stations.c.created_at)).scalar_one()
+    assert created == moment
+    assert created.utcoffset() == dt.timedelta(0)
+
+
+def test_sqlite_uses_wal_and_creates_the_folder(tmp_path: Path) -> None:
+    engine = open_db(f"sqlite:///{tmp_path / 'var' / 'central.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 10_000
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test", "cannot open database"),
+        ("mysql://nobody@localhost/x", "unsupported database"),
+        ("not a url", "not a database URL"),
+        ("sqlite:////proc/nope/central.db", "cannot create the database folder"),
+    ],
+)
+def test_unusable_database_is_one_clear_line(url: str, says: str) -> None:
+    with pytest.raises(DatabaseUnavailable) as info:
+        open_db(url)
+    assert says in str(info.value)
+    assert "\n" not in str(info.value)

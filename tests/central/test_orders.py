@@ -1,0 +1,223 @@
+"""Order import: JSON and CSV files, revisions and order_seq, malformed files, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from central.db import open_db, orders
+from central.orders import (
+    CSV_COLUMNS,
+    OrderFileError,
+    current_order_seq,
+    import_orders,
+    orders_after,
+    read_orders_file,
+)
+from packline.cli import main
+from sync.messages import Order
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = json.loads((REPO / "docs/examples/order.json").read_text(encoding="utf-8"))
+
+
+def order(no: str, **changes: Any) -> dict[str, Any]:
+    return {**EXAMPLE, "order_no": no, **changes}
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def stored(engine: Engine) -> dict[str, tuple[int, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(orders.c.order_no, orders.c.order_seq, orders.c.revision))
+        return {r.order_no: (r.order_seq, r.revision) for r in rows}
+
+
+@pytest.mark.parametrize("shape", ["object", "list", "wrapped"])
+def test_json_shapes(tmp_path: Path, shape: str) -> None:
+    data: object = {
+        "object": order("A"),
+        "list": [order("A"), order("B")],
+        "wrapped": {"orders": [order("A"), order("B")]},
+    }[shape]
+    found = read_orders_file(write(tmp_path / "o.json", data))
+    assert [o.order_no for o in found] == (["A"] if shape == "object" else ["A", "B"])
+    assert found[0].recipient.phone == "13812345678"
+    assert found[0].lines[0].qty == 2
+
+
+def test_revisions_and_order_seq(engine: Engine) -> None:
+    a, b = Order.model_validate(order("A")), Order.model_validate(order("B"))
+    done = import_orders(engine, [a, b])
+    assert (done.added, done.order_seq) == (["A", "B"], 2)
+    assert stored(engine) == {"A": (1, 1), "B": (2, 1)}
+
+    again = import_orders(engine, [a, b])  # identical: nothing changes, nothing is sent
+    assert (again.unchanged, again.order_seq) == (["A", "B"], 2)
+    assert stored(engine) == {"A": (1, 1), "B": (2, 1)}
+
+    held = a.model_copy(update={"status": "held", "hold_reason": "address change"})
+    changed = import_orders(engine, [held, b])
+    assert (changed.changed, changed.unchanged) == (["A"], ["B"])
+    assert stored(engine) == {"A": (3, 2), "B": (2, 1)}
+    assert current_order_seq(engine) == 3
+
+    pending = orders_after(engine, cursor=1)
+    assert [(seq, o.order_no, o.revision, o.status) for seq, o in pending] == [
+        (2, "B", 1, "ready"),
+        (3, "A", 2, "held"),
+    ]
+    assert pending[1][1].hold_reason == "address change"
+    assert orders_after(engine, cursor=3) == []
+
+
+def test_a_revision_in_the_file_is_ignored(sqlite_engine: Engine) -> None:
+    import_orders(sqlite_engine, [Order.model_validate(order("A", revision=9))])
+    assert stored(sqlite_engine) == {"A": (1, 1)}
+
+
+CSV_HEADER = (
+    "order_no,shop,carrier,tracking_no,recipient_name,recipient_phone,recipient_address,"
+    "sku,item_name,qty,barcode\n"
+)
+CSV_GOOD = (
+    CSV_HEADER
+    + """\
+PDD-1,pdd-main,SF Express,SF001,张三,13812345678,"深圳市, 南山区",TEE-BLK-M,纯棉T恤,2,6901234567892
+PDD-1,,,,,,,CAP-RED,棒球帽,1,6901234567908
+PDD-2,pdd-main,YTO,YT002,李四,13900001111,上海市,MUG-1,Mug,3,
+"""
+)
+
+
+def test_csv_rows_are_order_lines(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text("\ufeff" + CSV_GOOD, encoding="utf-8")  # Excel writes a BOM
+    found = read_orders_file(path)
+    assert [o.order_no for o in found] == ["PDD-1", "PDD-2"]
+    one = found[0]
+    assert (one.carrier, one.tracking_no, one.recipient.name) == ("SF Express", "SF001", "张三")
+    assert one.recipient.address == "深圳市, 南山区"
+    assert [(line.sku, line.qty) for line in one.lines] == [("TEE-BLK-M", 2), ("CAP-RED", 1)]
+    assert found[1].lines[0].barcode == ""
+
+
+def test_every_documented_csv_column_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "all.csv"
+    values = {c: "" for c in CSV_COLUMNS} | {"order_no": "X", "sku": "S", "qty": "1"}
+    values |= {"parcels": "2", "recipient_postcode": "518057", "sender_name": "Shop"}
+    path.write_text(",".join(values) + "\n" + ",".join(values.values()) + "\n")
+    (found,) = read_orders_file(path)
+    assert (found.parcels, found.recipient.postcode, found.sender.name) == (2, "518057", "Shop")
+    documented = (REPO / "docs/central.md").read_text(encoding="utf-8")
+    for column in CSV_COLUMNS:  # the docs list every column the code accepts
+        assert f"`{column}`" in documented, column
+
+
+BAD_FILES: list[tuple[str, str, list[str]]] = [
+    ("bad.json", '{"order_no": "A", "lines": [', ["bad.json", "not valid JSON", "line 1"]),
+    ("nono.json", json.dumps([order("A"), {"shop": "x"}]), ["nono.json", "record 2", "order_no"]),
+    (
+        "qty.json",
+        json.dumps([order("A", lines=[{"sku": "S", "qty": "two"}])]),
+        ["qty.json", "record 1 (A)", "lines[0].qty"],
+    ),
+    (
+        "zero.json",
+        json.dumps(order("A", lines=[{"sku": "S", "qty": 0}])),
+        ["zero.json", "record 1 (A)", "lines[0].qty", "at least 1"],
+    ),
+    ("typo.json", json.dumps(order("A", tracking_number="x")), ["record 1 (A)", "tracking_number"]),
+    ("twice.json", json.dumps([order("A"), order("A")]), ["record 2", "appears twice", "record 1"]),
+    ("qty.csv", "order_no,sku,qty\nA,S1,1\nA,S2,1.5\n", ["qty.csv", "line 3 (A)", "qty"]),
+    ("noorder.csv", "order_no,sku,qty\nA,S1,1\n,S2,1\n", ["noorder.csv", "line 3", "order_no"]),
+    ("column.csv", "order_no,sku,quantity\nA,S1,1\n", ["column.csv", "line 1", "'quantity'"]),
+    (
+        "clash.csv",
+        "order_no,carrier,sku,qty\nA,SF,S1,1\nA,YTO,S2,1\n",
+        ["clash.csv", "line 3", "carrier", "line 2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "says"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_malformed_files_name_file_record_and_field(
+    tmp_path: Path, name: str, content: str, says: list[str]
+) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(OrderFileError) as info:
+        read_orders_file(path)
+    message = str(info.value)
+    assert "\n" not in message
+    for part in says:
+        assert part in message, (part, message)
+
+
+def test_cli_malformed_file_exits_2_with_one_line_and_imports_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    good = write(tmp_path / "good.json", [order("A")])
+    assert main(["central", "import-orders", str(good), "--db-url", url]) == 0
+    # the first order is fine, the second is not: the file is all or nothing
+    bad = write(tmp_path / "bad.json", [order("B"), order("C", lines=[{"sku": "S", "qty": "x"}])])
+    assert main(["central", "import-orders", str(bad), "--db-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "bad.json" in err and "record 2 (C)" in err and "qty" in err
+    engine = open_db(url)
+    try:
+        assert set(stored(engine)) == {"A"}
+    finally:
+        engine.dispose()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "packline", "central", "import-orders", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_subprocess_good_then_malformed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    good = tmp_path / "orders.csv"
+    good.write_text(CSV_GOOD, encoding="utf-8")
+    done = run_cli(str(good), "--db-url", url)
+    assert done.returncode == 0, done.stderr
+    assert "2 added" in done.stdout
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(CSV_GOOD + "PDD-3,,,,,,,X,,many,\n", encoding="utf-8")
+    done = run_cli(str(bad), "--db-url", url)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "bad.csv: line 5 (PDD-3): qty" in done.stderr
+    engine = open_db(url)
+    try:
+        assert set(stored(engine)) == {"PDD-1", "PDD-2"}
+    finally:
+        engine.dispose()
+
+
+def test_cli_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    from sync.broker import free_port
+
+    good = write(tmp_path / "good.json", order("A"))
+    done = run_cli(str(good), "--db-url", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "cannot open database" in done.stderr

@@ -1,0 +1,70 @@
+"""Fixtures for the web tests: a migrated SQLite database with a station and a shipment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from central.db import open_db
+from central.ingest import record_status, store_batch
+from central.settings import CentralSettings
+from sync.messages import StationStatus
+from tests.central.helpers import batch, event
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> CentralSettings:
+    return CentralSettings(db_url=f"sqlite:///{tmp_path / 'central.db'}", site="webtest")
+
+
+@pytest.fixture
+def engine(settings: CentralSettings) -> Iterator[Engine]:
+    eng = open_db(settings.db_url)
+    record_status(
+        eng,
+        StationStatus(
+            station="bench-01", online=True, printer="ready", scanner="ok", labels_left=180,
+            backlog=2, orders_cursor=3,
+        ),
+        site="webtest",
+    )  # fmt: skip
+    record_status(eng, StationStatus(station="bench-02", online=False), site="webtest")
+    store_batch(eng, batch("bench-01", event("bench-01", 1, order_no="PDD-FIRST")), site="webtest")
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def live_url(engine: Engine, settings: CentralSettings) -> Iterator[str]:
+    """The web app served by a real uvicorn on a free port, in a thread of this process."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from web.app import create_app
+
+    app = create_app(engine=engine, settings=settings, poll_interval=0.25)
+    sock = socket.create_server(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
