@@ -19,6 +19,10 @@ __all__ = ["app", "test_label"]
 
 app = typer.Typer(no_args_is_help=True)
 
+# SystemExit rather than typer.Exit: ``packline.cli.main`` runs click with
+# standalone_mode=False, where typer.Exit's code is returned and then dropped.
+_NOT_READY = 1
+
 
 class FakeKind(enum.StrEnum):
     """Which fake printer to run."""
@@ -35,14 +39,14 @@ def status(url: str = typer.Argument(..., help="Printer URL, e.g. ql+tcp://10.0.
             reading = printer.status()
         except PrinterError as exc:
             typer.echo(f"offline: {exc}")
-            raise typer.Exit(1) from None
+            raise SystemExit(_NOT_READY) from None
     typer.echo(f"{reading.state.value}: {reading.detail}")
     if reading.labels_left is not None:
         typer.echo(f"labels left (estimate): {reading.labels_left}")
     if reading.page_count is not None:
         typer.echo(f"pages printed (printer's counter): {reading.page_count}")
     if not reading.ready:
-        raise typer.Exit(1)
+        raise SystemExit(_NOT_READY)
 
 
 def _test_size(printer: Printer) -> tuple[int, int]:
