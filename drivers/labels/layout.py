@@ -32,6 +32,7 @@ from drivers.labels.fonts import load_font
 
 __all__ = [
     "MIN_MODULE_DOTS",
+    "NBSP",
     "SCALES",
     "Block",
     "Code128",
@@ -93,8 +94,10 @@ class Block(Protocol):
         """Every human-readable string and barcode payload the block prints."""
 
 
-# ASCII words and numbers wrap as a whole; every other character (CJK) may break alone.
-_TOKENS = re.compile(r"[!-~]+|\s+|.")
+# ASCII words and numbers wrap as a whole (no-break spaces join them); every other
+# character (CJK) may break alone.
+NBSP = "\u00a0"
+_TOKENS = re.compile(r"[!-~\u00a0]+|[^\S\u00a0]+|.")
 
 
 # A label is measured at each shrink step and again while drawing; wrapping is pure
@@ -128,7 +131,12 @@ def wrap(
 
 
 def _width(font: ImageFont.FreeTypeFont, text: str, stroke: int) -> float:
-    return font.getlength(text) + 2 * stroke
+    return font.getlength(_printable(text)) + 2 * stroke
+
+
+def _printable(text: str) -> str:
+    # CJK fonts draw U+00A0 as an empty box: it only marks where not to wrap.
+    return text.replace(NBSP, " ")
 
 
 def _fits(font: ImageFont.FreeTypeFont, text: str, width: int, stroke: int) -> int:
@@ -176,12 +184,17 @@ class Text:
         for line in wrap(self.text, font, width, stroke=stroke):
             left = x + stroke + _ALIGN[self.align](width - round(_width(font, line, stroke)))
             draw.text(
-                (left, y + stroke), line, font=font, fill=0, stroke_width=stroke, stroke_fill=0
+                (left, y + stroke),
+                _printable(line),
+                font=font,
+                fill=0,
+                stroke_width=stroke,
+                stroke_fill=0,
             )
             y += _line_height(font)
 
     def texts(self) -> Iterator[str]:
-        yield self.text
+        yield _printable(self.text)
 
 
 # Where a line goes, given the spare dots of its row.

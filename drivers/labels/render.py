@@ -19,6 +19,7 @@ from PIL import Image
 
 from drivers.labels.fonts import find_font
 from drivers.labels.layout import (
+    NBSP,
     Block,
     Code128,
     Inverse,
@@ -63,7 +64,12 @@ def _party(tag: str, party: Party, *, pt: float) -> Block:
             Inverse(text=tag, pt=pt + 2, min_pt=8),
             Stack(
                 children=[
-                    Text(text=f"{party.masked_name}  {party.masked_phone}", pt=pt, bold=True),
+                    # A phone number never breaks across lines.
+                    Text(
+                        text=f"{party.masked_name}  {party.masked_phone.replace(' ', NBSP)}",
+                        pt=pt,
+                        bold=True,
+                    ),
                     Text(text=party.full_address, pt=pt - 1, min_pt=6),
                 ]
             ),
@@ -79,7 +85,7 @@ def _waybill(order: LabelOrder, opt: _Options) -> Block:
                 Stack(
                     children=[
                         Text(text=order.carrier, pt=20, min_pt=10, bold=True),
-                        Text(text=order.service, pt=11, min_pt=7),
+                        *([Text(text=order.service, pt=11, min_pt=7)] if order.service else []),
                     ]
                 ),
                 Inverse(text=f"{n}/{total}", pt=20, min_pt=10),

@@ -35,6 +35,7 @@ from drivers.labels.barcodes import code128_modules
 from drivers.labels.layout import MIN_MODULE_DOTS
 
 GOLDEN = Path(__file__).parent / "golden"
+REPO = Path(__file__).resolve().parents[3]
 REGEN = os.environ.get("PACKLINE_REGEN_GOLDEN") == "1"
 # Each size at the resolution of the printer it goes on: Brother QL stock at 300 dpi,
 # Chinese e-waybill stock on 203 dpi thermal printers.
@@ -285,3 +286,15 @@ def test_layout_blocks_are_frozen() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         Text(text="x").text = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "docs" / "examples").glob("*.json")))
+def test_every_example_order_renders_every_kind(example: Path, read_barcodes: Any) -> None:
+    import json
+
+    data = json.loads(example.read_text(encoding="utf-8"))
+    kinds = [k for k in KINDS if k != "return" or "return" in data]
+    for kind in kinds:
+        image = render(kind, data, size="62", printed_at=None)
+        assert image.width == 696
+    assert data["tracking_no"] in read_barcodes(render_waybill(data, size="62", printed_at=None))
