@@ -44,7 +44,7 @@ def test_ql_and_zpl_output(tmp_path: Path, read_barcodes: Reader) -> None:
         "--out", ql,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    reader = BrotherQLReader(io.BytesIO(ql.read_bytes()))  # type: ignore[arg-type]
+    reader = BrotherQLReader(io.BytesIO(ql.read_bytes()))
     reader.filename_fmt = str(tmp_path / "page{counter:04d}.png")
     reader.analyse()
     assert read_barcodes(Image.open(tmp_path / "page0001.png")).get("SF1402867519036")

@@ -43,7 +43,7 @@ def test_other_kinds_scan(returned_order: dict[str, Any], read_barcodes: Reader)
 
 
 def _ql_read_back(data: bytes, tmp_path: Path) -> Image.Image:
-    reader = BrotherQLReader(io.BytesIO(data))  # type: ignore[arg-type]
+    reader = BrotherQLReader(io.BytesIO(data))
     reader.filename_fmt = str(tmp_path / "page{counter:04d}.png")
     reader.analyse()
     return Image.open(tmp_path / "page0001.png")
