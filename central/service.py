@@ -343,6 +343,7 @@ def serve(settings: CentralSettings) -> None:
         _check_broker(settings.mqtt_url)
         engine = open_db(settings.db_url)
         service = CentralService(engine=engine, mqtt_url=settings.mqtt_url, site=settings.site)
+        sock: socket.socket | None = None
         try:
             sock = _listen(settings.http_host, settings.http_port)
             service.start()
@@ -365,6 +366,8 @@ def serve(settings: CentralSettings) -> None:
         finally:
             service.stop()
             engine.dispose()
+            if sock is not None:
+                sock.close()
         log.info("central stopped")
     finally:
         for sig, handler in previous.items():
