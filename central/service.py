@@ -274,23 +274,19 @@ class CentralService:
             self._pushed[station] = cursor
 
     def _push(self, station: str, *, cursor: int) -> None:
-        pending = orders_after(self.engine, cursor=cursor)
-        if not pending:
-            return
+        # Read a chunk at a time: a new station may be owed every open order.
         topic = topics.orders(self.site, station)
-        for start in range(0, len(pending), self.chunk_size):
-            chunk = pending[start : start + self.chunk_size]
-            message = OrdersMessage(orders=[o for _, o in chunk], cursor=chunk[-1][0])
+        sent, upto = 0, cursor
+        while chunk := orders_after(self.engine, cursor=upto, limit=self.chunk_size):
+            upto = chunk[-1][0]
+            message = OrdersMessage(orders=[o for _, o in chunk], cursor=upto)
             self.client.publish(topic, encode(message), qos=1)
-        self._pushed[station] = pending[-1][0]
+            sent += len(chunk)
+        if not sent:
+            return
+        self._pushed[station] = upto
         self._last_push[station] = time.monotonic()
-        log.info(
-            "sent %d orders to station %s (cursor %d → %d)",
-            len(pending),
-            station,
-            cursor,
-            pending[-1][0],
-        )
+        log.info("sent %d orders to station %s (cursor %d → %d)", sent, station, cursor, upto)
 
 
 def _listen(host: str, port: int) -> socket.socket:

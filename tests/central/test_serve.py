@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sync.broker import MosquittoBroker, free_port
-from sync.messages import Ack, decode
+from sync.messages import Ack, OrdersMessage, decode
 from tests.central.helpers import FakeStation, event, wait_for
 
 pytestmark = pytest.mark.mqtt
@@ -135,6 +135,17 @@ def test_central_killed_mid_stream_keeps_every_event_exactly_once(
                 acked = max(acked, seq)
                 seq = next_ack(0.0)
         assert killed and acked == total
+
+        # An import from another process reaches the (known) station through central.
+        orders = tmp_path / "orders.json"
+        orders.write_text('[{"order_no": "LATE-1", "lines": [{"sku": "S", "qty": 1}]}]')
+        done = subprocess.run(
+            [*PACKLINE, "import-orders", str(orders), "--db-url", f"sqlite:///{central.db}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        pushed = station.next("orders", OrdersMessage)
+        assert ([o.order_no for o in pushed.orders], pushed.cursor) == (["LATE-1"], 1)
 
         assert central.signal(signal.SIGTERM) == 0  # a clean stop
     finally:
