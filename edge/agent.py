@@ -145,7 +145,8 @@ class Agent:
             size=self.settings.label_size,
             dpi=self.settings.label_dpi,
             parcel=(parcel_no, order.parcels) if order.parcels > 1 else None,
-            printed_at=datetime.fromtimestamp(self.clock.wall(), UTC),
+            # The packer and the carrier read local time on the label.
+            printed_at=datetime.fromtimestamp(self.clock.wall(), UTC).astimezone(),
         )
         result = self.printer.print(PrintJob(job_id=self._job_id(order, parcel_no), images=[image]))
         self._note_printer(result)

@@ -62,7 +62,8 @@ _mount()
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        app(args=argv, prog_name="packline", standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        code = app(args=argv, prog_name="packline", standalone_mode=False)
     except (UserError, DriverError) as exc:
         print(f"packline: error: {exc}", file=sys.stderr)
         return 2
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

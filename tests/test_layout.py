@@ -39,3 +39,27 @@ def test_help_lists_every_group() -> None:
     assert out.returncode == 0
     for group in ("edge", "central", "label", "printer", "scanner", "demo"):
         assert group in out.stdout
+
+
+def test_a_persons_mistake_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    out = _packline("edge", "run", "--config", str(tmp_path / "missing.toml"))
+    assert out.returncode == 2
+    assert out.stderr == f"packline: error: config file not found: {tmp_path / 'missing.toml'}\n"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('station = "has space"\n')
+    out = _packline("edge", "status", "--config", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.startswith("packline: error: invalid setting station")
+    assert out.stderr.count("\n") == 1
+    out = _packline("scanner", "listen", "nosuch://device")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_command_exit_codes_pass_through(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))  # an SNMP port where nothing answers
+        port = udp.getsockname()[1]
+        out = _packline("printer", "status", f"ql+tcp://127.0.0.1:1?snmp_port={port}&timeout=0.5")
+    assert out.returncode == 1, out.stderr  # not ready: offline

@@ -6,8 +6,9 @@ the fields a label needs, ignores the rest (central may add fields at any time),
 refuses a malformed order with a :class:`ValueError` naming the field, so the station
 can show the packer exactly what is wrong.
 
-Masking (C1, B3): a waybill travels through many hands, so the recipient's and the
-sender's name and phone are printed masked — :func:`mask_name`, :func:`mask_phone`.
+Masking (C1, B3): a waybill travels through many hands, so the recipient's name and
+phone are printed masked — :func:`mask_name`, :func:`mask_phone`. The sender is the
+merchant itself and is printed in full, as carriers require.
 """
 
 from __future__ import annotations

@@ -57,8 +57,10 @@ class _Options:
     returned: ReturnInfo | None
 
 
-def _party(tag: str, party: Party, *, pt: float) -> Block:
-    # Masked on purpose (C1): only the masked forms ever reach the layout.
+def _party(tag: str, party: Party, *, pt: float, masked: bool) -> Block:
+    # The recipient is a private person: only the masked forms ever reach the layout
+    # (B3, C1). The sender is the merchant, whose name and phone the carrier needs.
+    name, phone = (party.masked_name, party.masked_phone) if masked else (party.name, party.phone)
     return Row(
         children=[
             Inverse(text=tag, pt=pt + 2, min_pt=8),
@@ -66,7 +68,7 @@ def _party(tag: str, party: Party, *, pt: float) -> Block:
                 children=[
                     # A phone number never breaks across lines.
                     Text(
-                        text=f"{party.masked_name}  {party.masked_phone.replace(' ', NBSP)}",
+                        text=f"{name}  {phone.replace(' ', NBSP)}",
                         pt=pt,
                         bold=True,
                     ),
@@ -94,10 +96,10 @@ def _waybill(order: LabelOrder, opt: _Options) -> Block:
         Rule(),
         Code128(data=order.tracking_no, height_mm=18, min_height_mm=10, pt=12, min_pt=7),
         Rule(),
-        _party("收", order.recipient, pt=14),
+        _party("收", order.recipient, pt=14, masked=True),
     ]
     if order.sender is not None:
-        blocks += [Rule(), _party("寄", order.sender, pt=10)]
+        blocks += [Rule(), _party("寄", order.sender, pt=10, masked=False)]
     footer: list[Block] = [
         Text(text=f"订单 {order.order_no}", pt=10, min_pt=6),
         Text(text=f"打印 {opt.printed}", pt=9, min_pt=6),

@@ -148,13 +148,14 @@ def test_missing_font_is_a_clear_error(
 # --- masking on the label ------------------------------------------------------------
 
 
-def test_waybill_never_prints_the_full_name_or_phone(
+def test_waybill_never_prints_the_recipients_full_name_or_phone(
     order: dict[str, Any], printed_at: datetime
 ) -> None:
     text = "\n".join(label_texts("waybill", order, printed_at=printed_at))
     assert "138****5678" in text and "张*" in text
     assert "13812345678" not in text and "张三" not in text
-    assert "02088886666" not in text and "Packline Demo Store" not in text
+    # The sender is the merchant: printed in full, the carrier needs to reach it.
+    assert "02088886666" in text and "Packline Demo Store" in text
     assert "SF1402867519036" in text and "PDD20261123000017" in text
     assert "深圳市" in text  # the address is printed in full: the courier needs it
 
