@@ -216,6 +216,9 @@ class CentralService:
             log.info("station %s is online", station)
         elif not status.online:
             log.info("station %s is offline", station)
+            # An offline status (the last will) carries no real cursor: pushing on it
+            # would queue every open order for a station that is not there.
+            return
         self._statuses.put(update)
         self._wake.set()
 

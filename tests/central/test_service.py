@@ -165,6 +165,15 @@ def test_status_of_a_station_that_lost_orders_is_answered_again(
     assert [o.order_no for o in station.next("orders", OrdersMessage).orders] == ["A"]
 
 
+def test_an_offline_status_pushes_nothing(service: CentralService, station: FakeStation) -> None:
+    import_orders(service.engine, orders("A", "B"))
+    station.status(cursor=0)
+    assert station.next("orders", OrdersMessage).cursor == 2
+    # The last will carries cursor 0; the station is gone, so nothing is owed now.
+    station.status(online=False)
+    assert station.nothing_on("orders", within=1.5)
+
+
 def test_broker_restart_is_survived(tmp_path: Path, own_broker: MosquittoBroker) -> None:
     from central.db import open_db
 
