@@ -57,7 +57,8 @@ class _Station:
                 "--scanner",
                 f"serial://{self.tty}?baud=9600&terminator=cr",
                 "--printer",
-                f"file://{self.printed}",
+                # A 500-label roll, so the page shows label stock going down.
+                f"file://{self.printed}?roll_labels=500",
                 "--data-dir",
                 str(data),
             ],
