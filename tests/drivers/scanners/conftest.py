@@ -86,3 +86,29 @@ class StateRecorder:
 @pytest.fixture
 def states() -> StateRecorder:
     return StateRecorder()
+
+
+def _wait_until_blocked(thread: threading.Thread, *, on: str, timeout: float = WAIT) -> None:
+    """Wait until ``thread`` sits on a source line containing ``on`` (e.g. its select).
+
+    Lets a test close a scanner while a read is *really* blocked, instead of hoping a
+    sleep was long enough on a busy machine.
+    """
+    import linecache
+    import sys
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread.ident or -1)
+        while frame is not None:
+            if on in linecache.getline(frame.f_code.co_filename, frame.f_lineno):
+                return
+            frame = frame.f_back
+        time.sleep(0.005)
+    raise AssertionError(f"thread never blocked on {on!r}")
+
+
+@pytest.fixture
+def wait_until_blocked() -> object:
+    return _wait_until_blocked

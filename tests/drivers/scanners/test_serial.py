@@ -104,12 +104,12 @@ def test_unreadable_lines_are_dropped_logged_and_reported(
     assert sum("unreadable" in r.getMessage() for r in caplog.records) == 2
 
 
-def test_close_unblocks_a_blocked_read(pty_device: Any) -> None:
+def test_close_unblocks_a_blocked_read(pty_device: Any, wait_until_blocked: Any) -> None:
     scanner = open_scanner(f"serial://{pty_device.url_path}")
     result: list[object] = []
     reader = threading.Thread(target=lambda: result.append(scanner.read()))
     reader.start()
-    time.sleep(0.1)  # let it block; the assertion holds whether or not it did
+    wait_until_blocked(reader, on="select.select(")
     scanner.close()
     reader.join(WAIT)
     assert not reader.is_alive()
