@@ -197,11 +197,21 @@ class SerialScanner(HotplugScanner):
         try:
             # timeout=0: pyserial never blocks; the base class waits with select so
             # that close() can wake it.
-            port = serial.Serial(port=self.path, baudrate=self.baud, parity=self.parity, timeout=0)
+            # exclusive: a second reader on the same port would steal half the bytes.
+            port = serial.Serial(
+                port=self.path,
+                baudrate=self.baud,
+                parity=self.parity,
+                timeout=0,
+                exclusive=True,
+            )
         except serial.SerialException as exc:
             # pyserial puts the OS errno first in args; keep it for the state detail.
-            if exc.args and isinstance(exc.args[0], int):
-                raise OSError(exc.args[0], os.strerror(exc.args[0])) from exc
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if code in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise ScannerError(f"{self.path} is in use by another program") from exc
+            if code is not None:
+                raise OSError(code, os.strerror(code)) from exc
             raise ScannerError(str(exc)) from exc
         port.reset_input_buffer()
         self._port = port
