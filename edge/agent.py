@@ -21,7 +21,7 @@ from drivers.labels import render
 from drivers.printers import open_printer
 from drivers.printers.base import Printer, PrintJob, PrintResult
 from drivers.scanners import open_scanner
-from drivers.scanners.base import Scanner, ScannerState
+from drivers.scanners.base import Scanner, ScannerState, UnreadableScan
 from edge.audit import audit
 from edge.clock import Clock, SystemClock
 from edge.settings import StationSettings
@@ -235,6 +235,10 @@ class Agent:
         self._printer_detail = status.detail
         self._labels_left = status.labels_left
 
+    def _on_unreadable(self, scan: UnreadableScan) -> None:
+        # Not a fact about any order, so no event: the packer is told to scan again.
+        self.feedback(Outcome(ok=False, message=f"unreadable scan ({scan.reason}): scan again"))
+
     def _on_scanner_state(self, state: ScannerState, detail: str) -> None:
         self._scanner_state = state
         log.info("scanner %s%s", state.value, f": {detail}" if detail else "")
@@ -256,7 +260,9 @@ class Agent:
         self.check_printer()
         self.pump.start()
         scanner = self._scanner or open_scanner(
-            self.settings.scanner, on_state=self._on_scanner_state
+            self.settings.scanner,
+            on_state=self._on_scanner_state,
+            on_unreadable=self._on_unreadable,
         )
         self._scanner = scanner
         if scanner.state is ScannerState.READY:

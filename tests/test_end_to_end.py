@@ -148,6 +148,7 @@ def test_bad_input_is_refused_clearly_and_the_agent_keeps_running(
     assert shipped == [good["order_no"]]
     log = station.log.read_text()
     assert "REFUSED unknown order NO-SUCH-ORDER-42" in log
+    assert "REFUSED unreadable scan" in log
     assert "Traceback" not in log
 
     # A malformed order file: one clear line, exit 2, nothing imported.
