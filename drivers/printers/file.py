@@ -29,7 +29,7 @@ from PIL import Image
 
 from drivers.errors import BadDeviceURL, PrinterOffline
 from drivers.printers.base import PrinterState, PrinterStatus, PrintJob
-from drivers.printers.ledger import LedgerEntry, ManagedPrinter, Outcome, stock_and_ledger
+from drivers.printers.ledger import LedgerEntry, ManagedPrinter, Outcome
 from drivers.printers.url import PrinterURL
 
 __all__ = ["FilePrinter", "job_file_stem", "open_file_printer"]
@@ -74,10 +74,12 @@ class FilePrinter(ManagedPrinter):
         roll_labels: int | None = None,
         roll_length_mm: float | None = None,
     ) -> None:
-        ledger, stock = stock_and_ledger(
-            ledger_path=ledger_path, roll_labels=roll_labels, roll_length_mm=roll_length_mm
+        super().__init__(
+            url=url or directory.as_uri(),
+            ledger_path=ledger_path,
+            roll_labels=roll_labels,
+            roll_length_mm=roll_length_mm,
         )
-        super().__init__(url=url or directory.as_uri(), ledger=ledger, stock=stock)
         self.directory = directory
         self.dpi = dpi
         self._encoder = encoder

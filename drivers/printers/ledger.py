@@ -200,10 +200,18 @@ class ManagedPrinter(Printer):
     retries idempotent, serialises jobs, and adds ``labels_left`` to every status.
     """
 
-    def __init__(self, *, url: str, ledger: JobLedger, stock: LabelStock) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        ledger_path: Path | None = None,
+        roll_labels: int | None = None,
+        roll_length_mm: float | None = None,
+    ) -> None:
         self.url = url
-        self.ledger = ledger
-        self.stock = stock
+        self.ledger, self.stock = stock_and_ledger(
+            ledger_path=ledger_path, roll_labels=roll_labels, roll_length_mm=roll_length_mm
+        )
         self._job_lock = threading.Lock()
 
     @abc.abstractmethod

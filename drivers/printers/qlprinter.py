@@ -22,7 +22,7 @@ from pathlib import Path
 
 from drivers.errors import BadDeviceURL, PrinterBusy, PrinterError, PrinterOffline
 from drivers.printers.base import PrinterState, PrinterStatus, PrintJob
-from drivers.printers.ledger import ManagedPrinter, Outcome, stock_and_ledger
+from drivers.printers.ledger import ManagedPrinter, Outcome
 from drivers.printers.ql import QL_DPI, encode_raster, label_spec, model_names
 from drivers.printers.qlstatus import (
     INVALIDATE,
@@ -105,10 +105,12 @@ class QLPrinterBase(ManagedPrinter):
         roll_labels: int | None = None,
         roll_length_mm: float | None = None,
     ) -> None:
-        ledger, stock = stock_and_ledger(
-            ledger_path=ledger_path, roll_labels=roll_labels, roll_length_mm=roll_length_mm
+        super().__init__(
+            url=url,
+            ledger_path=ledger_path,
+            roll_labels=roll_labels,
+            roll_length_mm=roll_length_mm,
         )
-        super().__init__(url=url, ledger=ledger, stock=stock)
         if model not in model_names():
             raise BadDeviceURL(f"{url}: unknown Brother QL model {model!r}")
         self.model = model

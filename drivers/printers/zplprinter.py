@@ -26,7 +26,7 @@ from drivers.errors import (
     PrinterOffline,
 )
 from drivers.printers.base import PrinterState, PrinterStatus, PrintJob
-from drivers.printers.ledger import ManagedPrinter, Outcome, stock_and_ledger
+from drivers.printers.ledger import ManagedPrinter, Outcome
 from drivers.printers.transport import SerialStream, SocketStream, Stream, connect_tcp
 from drivers.printers.url import PrinterURL
 from drivers.printers.zpl import image_to_zpl
@@ -174,10 +174,12 @@ class ZplPrinter(ManagedPrinter):
         roll_labels: int | None = None,
         roll_length_mm: float | None = None,
     ) -> None:
-        ledger, stock = stock_and_ledger(
-            ledger_path=ledger_path, roll_labels=roll_labels, roll_length_mm=roll_length_mm
+        super().__init__(
+            url=url,
+            ledger_path=ledger_path,
+            roll_labels=roll_labels,
+            roll_length_mm=roll_length_mm,
         )
-        super().__init__(url=url, ledger=ledger, stock=stock)
         self._open_stream = open_stream
         self.dpi = dpi
         self.timeout = timeout
