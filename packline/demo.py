@@ -25,7 +25,7 @@ import typer
 from packline.errors import UserError
 from packline.logs import setup_logging
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker
+from sync.broker import MosquittoBroker, stop_process
 
 __all__ = ["demo"]
 
@@ -70,13 +70,7 @@ class _Station:
         os.write(self.master, code.encode() + b"\r")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         for fd in (self.master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -190,11 +184,6 @@ def demo(
         print("\nstopping the demo...", file=sys.stderr, flush=True)
         for bench in benches:
             bench.stop()
-        if central is not None and central.poll() is None:
-            central.terminate()
-            try:
-                central.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                central.kill()
+        stop_process(central, timeout=15)
         if broker is not None:
             broker.stop()

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["MosquittoBroker", "find_mosquitto", "free_port"]
+__all__ = ["MosquittoBroker", "find_mosquitto", "free_port", "stop_process"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, *, timeout: float = 10.0) -> None:
+    """SIGTERM a process we started, SIGKILL it after ``timeout`` s, and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def find_mosquitto() -> str:
@@ -103,15 +115,7 @@ class MosquittoBroker:
 
     def stop(self) -> None:
         """Terminate the broker gracefully (it saves its persistence file)."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def kill(self) -> None:
