@@ -65,7 +65,6 @@ class Agent:
         self.clock = clock or SystemClock()
         self.store = StationStore(settings.db_path, station=settings.station, clock=self.clock)
         self.printer = printer or open_printer(settings.printer)
-        self._scanner = scanner
         self._scanner_state = ScannerState.OPENING
         self.feedback = feedback or _log_feedback
         self._printer_state = "unknown"
@@ -81,6 +80,13 @@ class Agent:
             version=__version__,
             health=self.health,
             resend_after=settings.resend_after,
+        )
+        # Opened now so a bad URL stops the agent before anything runs; a scanner
+        # that is not plugged in yet is a state ("gone"), not an error.
+        self.scanner = scanner or open_scanner(
+            settings.scanner,
+            on_state=self._on_scanner_state,
+            on_unreadable=self._on_unreadable,
         )
 
     # -- the bench step ----------------------------------------------------------
@@ -259,12 +265,7 @@ class Agent:
         )
         self.check_printer()
         self.pump.start()
-        scanner = self._scanner or open_scanner(
-            self.settings.scanner,
-            on_state=self._on_scanner_state,
-            on_unreadable=self._on_unreadable,
-        )
-        self._scanner = scanner
+        scanner = self.scanner
         if scanner.state is ScannerState.READY:
             self._scanner_state = ScannerState.READY
         ticks = 0

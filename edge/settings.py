@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sync.mqtt import parse_mqtt_url
 
 __all__ = ["StationSettings"]
 
@@ -36,6 +38,12 @@ class StationSettings(BaseSettings):
     label_dpi: int = Field(default=300, ge=150, le=600)
     operator: str = ""
     resend_after: float = Field(default=5.0, gt=0)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        parse_mqtt_url(value)  # its ValueError names what is wrong
+        return value
 
     @property
     def db_path(self) -> Path:

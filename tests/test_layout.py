@@ -63,3 +63,20 @@ def test_command_exit_codes_pass_through(tmp_path: Path) -> None:
         port = udp.getsockname()[1]
         out = _packline("printer", "status", f"ql+tcp://127.0.0.1:1?snmp_port={port}&timeout=0.5")
     assert out.returncode == 1, out.stderr  # not ready: offline
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--mqtt-url", "http://central:1883", "mqtt_url"),
+        ("--scanner", "usb-hid://scanner", "usb-hid"),
+        ("--printer", "lpd://printer", "lpd"),
+    ],
+)
+def test_edge_run_refuses_a_bad_url_in_one_line(
+    tmp_path: Path, option: str, value: str, words: str
+) -> None:
+    out = _packline("edge", "run", "--station", "b1", "--data-dir", str(tmp_path), option, value)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("packline: error:") and words in out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
