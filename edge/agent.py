@@ -64,7 +64,7 @@ class Agent:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.store = StationStore(settings.db_path, station=settings.station, clock=self.clock)
-        self.printer = printer or open_printer(settings.printer)
+        self.printer = printer or open_printer(settings.printer, **_ledger(settings))
         self._scanner_state = ScannerState.OPENING
         self.feedback = feedback or _log_feedback
         self._printer_state = "unknown"
@@ -286,6 +286,17 @@ class Agent:
     def stop(self) -> None:
         """Ask :meth:`run` to return."""
         self._stop.set()
+
+
+def _ledger(settings: StationSettings) -> dict[str, object]:
+    """A persistent print ledger in the station's data dir, unless the URL names one.
+
+    The printer refuses a job id it already printed, but only a ledger on disk keeps
+    that promise across a crash between printing a label and recording it.
+    """
+    if "ledger=" in settings.printer:
+        return {}
+    return {"ledger": settings.data_dir / f"{settings.station}.printed.jsonl"}
 
 
 def _log_feedback(outcome: Outcome) -> None:
