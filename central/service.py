@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from types import FrameType
+from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
@@ -165,17 +166,8 @@ class CentralService:
             self._on_status(topic, station, payload)
 
     def _on_events(self, topic: str, station: str, payload: bytes) -> None:
-        try:
-            batch = decode(EventBatch, payload)
-        except WireError as exc:
-            log.warning("dropped a garbled batch on %s: %s", topic, exc)
-            return
-        if batch.station != station:
-            log.warning(
-                "dropped a batch of station %s published on %s (topic/station mismatch)",
-                batch.station,
-                topic,
-            )
+        batch = _decode_for(EventBatch, "batch", topic=topic, station=station, payload=payload)
+        if batch is None:
             return
         try:
             acked = store_batch(self.engine, batch, site=self.site)
@@ -195,17 +187,8 @@ class CentralService:
     def _on_status(self, topic: str, station: str, payload: bytes) -> None:
         if not payload:  # a cleared retained status
             return
-        try:
-            status = decode(StationStatus, payload)
-        except WireError as exc:
-            log.warning("dropped a garbled status on %s: %s", topic, exc)
-            return
-        if status.station != station:
-            log.warning(
-                "dropped a status of station %s published on %s (topic/station mismatch)",
-                status.station,
-                topic,
-            )
+        status = _decode_for(StationStatus, "status", topic=topic, station=station, payload=payload)
+        if status is None:
             return
         try:
             update = record_status(self.engine, status, site=self.site)
@@ -290,6 +273,30 @@ class CentralService:
         self._pushed[station] = upto
         self._last_push[station] = time.monotonic()
         log.info("sent %d orders to station %s (cursor %d → %d)", sent, station, cursor, upto)
+
+
+_FromStation = TypeVar("_FromStation", EventBatch, StationStatus)
+
+
+def _decode_for(
+    cls: type[_FromStation], what: str, *, topic: str, station: str, payload: bytes
+) -> _FromStation | None:
+    """Decode a station's message; a garbled one, or one naming another station than
+    its topic, is logged in one line and dropped (None)."""
+    try:
+        message = decode(cls, payload)
+    except WireError as exc:
+        log.warning("dropped a garbled %s on %s: %s", what, topic, exc)
+        return None
+    if message.station != station:
+        log.warning(
+            "dropped a %s of station %s published on %s (topic/station mismatch)",
+            what,
+            message.station,
+            topic,
+        )
+        return None
+    return message
 
 
 def _listen(host: str, port: int) -> socket.socket:
