@@ -19,7 +19,7 @@ from typing import Any
 from drivers.errors import DriverError, LabelDoesNotFit, PrinterError
 from drivers.labels import render
 from drivers.printers import open_printer
-from drivers.printers.base import Printer, PrintJob, PrintResult
+from drivers.printers.base import Printer, PrinterStatus, PrintJob, PrintResult
 from drivers.scanners import open_scanner
 from drivers.scanners.base import Scanner, ScannerState, UnreadableScan
 from edge.audit import audit
@@ -65,7 +65,6 @@ class Agent:
         self.clock = clock or SystemClock()
         self.store = StationStore(settings.db_path, station=settings.station, clock=self.clock)
         self.printer = printer or open_printer(settings.printer, **_ledger(settings))
-        self._scanner_state = ScannerState.OPENING
         self.feedback = feedback or _log_feedback
         self._printer_state = "unknown"
         self._printer_detail = ""
@@ -159,11 +158,15 @@ class Agent:
         return result
 
     def _note_printer(self, result: PrintResult) -> None:
-        self._printer_state = "ready"
-        self._printer_detail = result.detail
         if result.status is not None:
-            self._printer_state = result.status.state.value
-            self._labels_left = result.status.labels_left
+            self._remember(result.status)
+        else:
+            self._printer_state, self._printer_detail = "ready", result.detail
+
+    def _remember(self, status: PrinterStatus) -> None:
+        self._printer_state = status.state.value
+        self._printer_detail = status.detail
+        self._labels_left = status.labels_left
 
     def _record_shipped(self, order: Order, parcel_no: int, result: PrintResult) -> None:
         """Record the printed waybill and the shipped parcel in one transaction (B5)."""
@@ -175,11 +178,11 @@ class Agent:
             def add_print(db: sqlite3.Connection, event: Event) -> None:
                 db.execute(
                     "INSERT INTO prints (job_id, order_no, kind, verified, printed_at, event_seq)"
-                    " VALUES (?, ?, 'waybill', ?, ?, ?)",
-                    (job_id, order.order_no, int(result.verified), event.at_wall, event.seq),
+                    " VALUES (:job_id, :order_no, :kind, :verified, :at_wall, :seq)",
+                    {**event.payload, "at_wall": event.at_wall, "seq": event.seq},
                 )
 
-            printed = {
+            printed: dict[str, Any] = {
                 "order_no": order.order_no,
                 "job_id": job_id,
                 "kind": "waybill",
@@ -189,20 +192,12 @@ class Agent:
             facts.append((LABEL_PRINTED, printed, add_print))
 
         def add_shipment(db: sqlite3.Connection, event: Event) -> None:
+            # The row is the event's payload: what central receives is what was stored.
             db.execute(
                 "INSERT INTO shipments (order_no, parcel_no, parcel_count, tracking_no, carrier,"
-                " service, operator, shipped_at, event_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    order.order_no,
-                    parcel_no,
-                    order.parcels,
-                    order.tracking_no,
-                    order.carrier,
-                    order.service,
-                    operator,
-                    event.at_wall,
-                    event.seq,
-                ),
+                " service, operator, shipped_at, event_seq) VALUES (:order_no, :parcel_no,"
+                " :parcel_count, :tracking_no, :carrier, :service, :operator, :at_wall, :seq)",
+                {**event.payload, "at_wall": event.at_wall, "seq": event.seq},
             )
 
         shipped: dict[str, Any] = {
@@ -226,7 +221,7 @@ class Agent:
         return {
             "printer": self._printer_state,
             "printer_detail": self._printer_detail,
-            "scanner": self._scanner_state.value,
+            "scanner": self.scanner.state.value,
             "labels_left": self._labels_left,
         }
 
@@ -237,16 +232,13 @@ class Agent:
         except DriverError as exc:
             self._printer_state, self._printer_detail = "offline", str(exc)
             return
-        self._printer_state = status.state.value
-        self._printer_detail = status.detail
-        self._labels_left = status.labels_left
+        self._remember(status)
 
     def _on_unreadable(self, scan: UnreadableScan) -> None:
         # Not a fact about any order, so no event: the packer is told to scan again.
         self.feedback(Outcome(ok=False, message=f"unreadable scan ({scan.reason}): scan again"))
 
     def _on_scanner_state(self, state: ScannerState, detail: str) -> None:
-        self._scanner_state = state
         log.info("scanner %s%s", state.value, f": {detail}" if detail else "")
         self.pump.notify()
 
@@ -266,8 +258,6 @@ class Agent:
         self.check_printer()
         self.pump.start()
         scanner = self.scanner
-        if scanner.state is ScannerState.READY:
-            self._scanner_state = ScannerState.READY
         ticks = 0
         try:
             while not self._stop.is_set():
