@@ -114,3 +114,14 @@ def test_a_broken_library_is_named_too(tmp_path: Path) -> None:
     assert out.stderr.count("\n") == 1, out.stderr
     assert "needs the pyusb package for USB printers, which cannot be imported" in out.stderr
     assert "packline_no_such_dependency" in out.stderr
+
+
+def test_the_example_in_the_docs_is_what_a_person_sees(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "printers.md").read_text()
+    section = docs.split("## Missing libraries", 1)[1].split("\n## ", 1)[0]
+    lines = section.split("```", 2)[1].strip().splitlines()
+    command, shown = lines[0], lines[1]
+    assert command.startswith("$ packline ")
+    out = _run(tmp_path, "usb", "-m", "packline", *command.split()[2:])
+    assert out.returncode == 2
+    assert out.stderr == shown + "\n"
