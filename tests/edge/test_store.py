@@ -106,7 +106,7 @@ WRITER = textwrap.dedent(
             (f"O{event.seq}", event.at_wall, event.seq))
     i = 0
     while True:
-        store.record("shipment.shipped", {"order_no": f"O{i}", "pad": "x" * 500}, write=ship)
+        store.record("t.padded", {"order_no": f"O{i}", "pad": "x" * 500}, write=ship)
         i += 1
         if i == 20:
             print("ready", flush=True)

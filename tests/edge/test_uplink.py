@@ -1,7 +1,7 @@
-"""The station's outbox pump over a real Mosquitto.
+"""The station's uplink (outbox pump, acks, status) over a real Mosquitto.
 
 The central side is played by the test with a plain paho client, so each rule of the
-pump is seen on the wire: batches in seq order, rows kept until the end-to-end ack,
+uplink is seen on the wire: batches in seq order, rows kept until the end-to-end ack,
 resend when no ack comes, garbled or misaddressed acks ignored, the last will.
 """
 
@@ -21,10 +21,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.clock import SystemClock
 from edge.store import StationStore
+from edge.uplink import Uplink, station_session
 from sync import topics
 from sync.broker import MosquittoBroker
 from sync.messages import Ack, EventBatch, StationStatus, decode, encode
-from sync.pump import OutboxPump
 from tests.e2e import wait_for
 
 pytestmark = pytest.mark.mqtt
@@ -77,10 +77,11 @@ def central(broker: MosquittoBroker) -> Iterator[Central]:
     c.close()
 
 
-def start_pump(store: StationStore, broker: MosquittoBroker, **kw: float) -> OutboxPump:
-    pump = OutboxPump(outbox=store, site=SITE, station="b1", mqtt_url=broker.url, **kw)  # type: ignore[arg-type]
+def start_pump(store: StationStore, broker: MosquittoBroker, **kw: float) -> Uplink:
+    session = station_session(site=SITE, station="b1", mqtt_url=broker.url)
+    pump = Uplink(session=session, outbox=store, site=SITE, station="b1", **kw)  # type: ignore[arg-type]
     pump.start()
-    assert pump.connected.wait(20)
+    assert pump.session.wait_connected(20)
     return pump
 
 
@@ -149,11 +150,12 @@ STATION = textwrap.dedent(
     from pathlib import Path
     from edge.clock import SystemClock
     from edge.store import StationStore
-    from sync.pump import OutboxPump
+    from edge.uplink import Uplink, station_session
     store = StationStore(Path(sys.argv[1]), station="b1", clock=SystemClock())
-    pump = OutboxPump(outbox=store, site="pump", station="b1", mqtt_url=sys.argv[2])
+    session = station_session(site="pump", station="b1", mqtt_url=sys.argv[2])
+    pump = Uplink(session=session, outbox=store, site="pump", station="b1")
     pump.start()
-    pump.connected.wait(20)
+    pump.session.wait_connected(20)
     print("up", flush=True)
     time.sleep(600)
     """
