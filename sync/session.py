@@ -129,6 +129,18 @@ class _Route:
     failing: bool = False
 
 
+class _CallbackErrorsOnly(logging.Filter):
+    """Of paho's errors, keep the callback exceptions it caught: the others (a socket
+    gone while stopping, a failed read) reach us as disconnects, in words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or record.getMessage().startswith("Caught exception")
+
+
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+_PAHO_LOG.addFilter(_CallbackErrorsOnly())
+
+
 def _matches(topic_filter: str, topic: str) -> bool:
     # A shared subscription ($share/group/filter) delivers topics of its inner filter.
     if topic_filter.startswith("$share/"):
@@ -171,7 +183,7 @@ class MqttSession:
         # A backstop: our callbacks catch everything, but should one ever raise, paho
         # logs it instead of ending its network thread.
         self._client.suppress_exceptions = True
-        self._client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        self._client.enable_logger(_PAHO_LOG)
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
@@ -235,7 +247,8 @@ class MqttSession:
             started, self._started = self._started, False
         if not started:
             return
-        self._client.disconnect()
+        if self.connected:
+            self._client.disconnect()
         self._client.loop_stop()
         self._set_state(connected=False, reason="stopped")
 
@@ -380,6 +393,10 @@ class MqttSession:
             with self._lock:
                 stopping = self._stopping
                 listeners = list(self._disconnect_listeners)
+            if not was and not stopping:
+                # A connection that never got as far as being accepted: the reason
+                # is already in the state (refused, or unreachable).
+                return
             if stopping:
                 words = "stopped"
             elif flags.is_disconnect_packet_from_server:
