@@ -325,7 +325,8 @@ def serve(settings: CentralSettings) -> None:
             service.start()
             if not service.wait_connected(10):
                 reason = service.last_connect_error or "no answer within 10 s"
-                raise StartupError(f"the MQTT broker at {settings.mqtt_url} refused: {reason}")
+                broker = parse_mqtt_url(settings.mqtt_url)  # str() hides the password
+                raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
             host, port = sock.getsockname()[:2]
             log.info("status page on http://%s:%s/", host, port)
             app = create_app(engine=engine, settings=settings)

@@ -67,8 +67,17 @@ def status(config: Path | None = ConfigOption) -> None:
     store = StationStore(settings.db_path, station=settings.station, clock=SystemClock())
     try:
         typer.echo(f"station:  {settings.station} (site {settings.site})")
+        typer.echo(f"broker:   {_broker(settings)}")
         typer.echo(f"orders:   {store.order_count()} (cursor {store.orders_cursor()})")
         typer.echo(f"shipped:  {len(store.shipments())} parcels")
         typer.echo(f"backlog:  {store.backlog()} events not yet acknowledged by central")
     finally:
         store.close()
+
+
+def _broker(settings: StationSettings) -> str:
+    # Never the password: the URL's str() leaves it out.
+    from sync.mqtt import parse_mqtt_url
+
+    where = f" (from {settings.mqtt_url_file})" if settings.mqtt_url_file else ""
+    return f"{parse_mqtt_url(settings.mqtt_url)}{where}"

@@ -46,6 +46,7 @@ def _mount() -> None:
     from drivers.printers.cli import app as printer_app
     from drivers.scanners.cli import app as scanner_app
     from edge.cli import app as edge_app
+    from packline.commands.broker import app as broker_app
     from packline.demo import demo
 
     app.add_typer(edge_app, name="edge", help="Run a packing station (edge agent).")
@@ -53,6 +54,7 @@ def _mount() -> None:
     app.add_typer(label_app, name="label", help="Render labels to PNG, Brother QL or ZPL.")
     app.add_typer(printer_app, name="printer", help="Query, test and fake label printers.")
     app.add_typer(scanner_app, name="scanner", help="Listen to and list barcode scanners.")
+    app.add_typer(broker_app, name="broker", help="Configure the site's MQTT broker.")
     app.command(name="demo")(demo)
 
 

@@ -26,6 +26,7 @@ from packline.errors import UserError
 from packline.logs import setup_logging
 from packline.samples import sample_orders
 from sync.broker import MosquittoBroker, stop_process
+from sync.mqtt import hide_password
 
 __all__ = ["demo"]
 
@@ -158,7 +159,7 @@ def demo(
             )
         print(
             f"\npackline demo is running: status page {page}\n"
-            f"broker {mqtt_url}, state in {root}. Ctrl-C stops everything.\n",
+            f"broker {hide_password(mqtt_url)}, state in {root}. Ctrl-C stops everything.\n",
             flush=True,
         )
         # Station i packs orders i, i+n, i+2n...; now and then a packer scans a

@@ -59,6 +59,8 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
         return cls.model_validate(loaded.model_dump())
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        where = ".".join(str(p) for p in first["loc"])
+        what = f"setting {where}" if where else "settings"  # a rule across settings
         source = f" (from {path} or the environment)" if path else ""
-        raise UserError(f"invalid setting {where}{source}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UserError(f"invalid {what}{source}: {message}") from None

@@ -1,0 +1,2 @@
+"""The ``packline`` command groups, one module per group (``packline broker`` →
+``broker``)."""
