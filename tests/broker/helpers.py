@@ -147,6 +147,7 @@ class Client:
     def subscribe(self, topic_filter: str) -> ReasonCode:
         """Subscribe with QoS 1 and return the SUBACK's reason code."""
         _rc, mid = self.client.subscribe(topic_filter, qos=1)
+        assert mid is not None
         answer = self._slot(mid).get(timeout=10)
         assert isinstance(answer, list)
         return answer[0]
@@ -161,7 +162,7 @@ class Client:
     def receive(self, timeout: float = 10.0) -> tuple[str, bytes]:
         """The next message delivered: (topic, payload)."""
         msg = self.messages.get(timeout=timeout)
-        return msg.topic, msg.payload
+        return msg.topic, bytes(msg.payload)
 
     def close(self) -> None:
         self.client.disconnect()
