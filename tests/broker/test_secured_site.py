@@ -198,3 +198,21 @@ def test_a_scan_reaches_central_over_tls_and_no_password_is_ever_shown(site: Sit
     assert "DEBUG" in logs  # the most talkative level was on
     for name, secret in secrets.items():
         assert secret not in logs, f"{name}'s password printed"
+
+
+def test_central_with_a_wrong_password_stops_in_one_line_without_it(site: Site) -> None:
+    site.configure()
+    url_file = site.out / "secrets" / "central.url"
+    url_file.write_text(with_password(url_file.read_text().strip(), "wrong-password-456") + "\n")
+    broker = ConfiguredBroker(out=site.out, port=site.port).start()
+    try:
+        done = packline("central", "serve", "--config", str(site.central_toml))
+    finally:
+        broker.stop()
+    assert done.returncode == 2
+    last = done.stderr.splitlines()[-1]
+    assert last == (
+        f"packline: error: the MQTT broker at mqtts://central@127.0.0.1:{site.port} refused: "
+        "the broker refused the connection: Not authorized"
+    )
+    assert "wrong-password-456" not in done.stderr + done.stdout
