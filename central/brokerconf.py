@@ -421,13 +421,6 @@ def write_broker_config(
     base = f"{scheme}://{url_host}:{port}"
     query = "?ca=ca.pem" if tls is not None and tls.ca is not None else ""
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(secrets_dir, 0o700)
-    except OSError as exc:
-        raise BrokerConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
-
     passwords: dict[str, str] = {}
     outcomes: list[ClientOutcome] = []
     for name in clients.names:
@@ -439,9 +432,13 @@ def write_broker_config(
             outcome = "kept" if kept is not None else "new"
         passwords[name] = kept or _new_password()
         outcomes.append(ClientOutcome(name=name, outcome=outcome, secrets_file=path))
-    gone = sorted(p for p in secrets_dir.glob("*.url") if p.name[: -len(".url")] not in passwords)
+    gone = sorted(p for p in secrets_dir.glob("*.url") if p.stem not in passwords)
+    _mosquitto_passwd()  # missing: say so before anything is written
 
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(secrets_dir, 0o700)
         hashed = _hashed(passwords, folder=out)
         for name, password in passwords.items():
             url = f"{scheme}://{name}:{password}@{url_host}:{port}{query}"

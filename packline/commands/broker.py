@@ -94,7 +94,7 @@ def config(
     typer.echo(f"site {clients.site}: broker {setup.url}, files in {setup.out}")
     width = max(len(c.name) for c in setup.clients)
     for client in setup.clients:
-        where = "(its password no longer works)" if client.outcome == "removed" else ""
+        where = "(refused once the broker reloads)" if client.outcome == "removed" else ""
         typer.echo(f"  {client.name:<{width}}  {client.outcome:<7}  {where or client.secrets_file}")
     typer.echo(f"run: {setup.command}")
     typer.echo("a running broker reads passwd and acl again on SIGHUP")

@@ -185,7 +185,15 @@ def test_a_running_broker_takes_a_rotation_on_sighup_and_saves_its_state(tmp_pat
         refused = Client(old_a, name="a-old")
         assert refused.connack().value == 0x87
         Client(secret(out, "a"), name="a-new").connected().close()
-        for client in (a, b, refused):
+
+        # b left out of the list: its session ends on reload, and it cannot log in again.
+        old_b = secret(out, "b")
+        config(out, stations="a", port=port)
+        broker.reload()
+        assert b.disconnected.wait(10)
+        gone = Client(old_b, name="b-gone")
+        assert gone.connack().value == 0x87
+        for client in (a, b, refused, gone):
             client.close()
     finally:
         broker.stop()
