@@ -41,11 +41,11 @@ def _root(
 
 
 def _mount() -> None:
-    from central.cli import app as central_app
-    from drivers.labels.cli import app as label_app
-    from drivers.printers.cli import app as printer_app
-    from drivers.scanners.cli import app as scanner_app
-    from edge.cli import app as edge_app
+    from packline.commands.central import app as central_app
+    from packline.commands.edge import app as edge_app
+    from packline.commands.label import app as label_app
+    from packline.commands.printer import app as printer_app
+    from packline.commands.scanner import app as scanner_app
     from packline.demo import demo
 
     app.add_typer(edge_app, name="edge", help="Run a packing station (edge agent).")

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import typer
 
+from packline.devbroker import MosquittoBroker, stop_process
 from packline.errors import UserError
 from packline.logs import setup_logging
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker, stop_process
 
 __all__ = ["demo"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sync.broker import free_port, stop_process
+from packline.devbroker import free_port, stop_process
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker
 from tests.e2e import Central, Station, query, wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sync.broker import free_port
+from packline.devbroker import free_port
 from tests.e2e import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]

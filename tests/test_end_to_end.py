@@ -16,8 +16,8 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker
 from tests.e2e import Central, Station, query, wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]

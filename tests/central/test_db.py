@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from central.db import DatabaseUnavailable, open_db, stations, utcnow
-from sync.broker import free_port
+from packline.devbroker import free_port
 
 
 def test_migrates_to_head_and_reopens(engine: Engine, db_url: str) -> None:

@@ -214,7 +214,7 @@ def test_cli_subprocess_good_then_malformed(tmp_path: Path) -> None:
 
 
 def test_cli_unreachable_database_is_one_line(tmp_path: Path) -> None:
-    from sync.broker import free_port
+    from packline.devbroker import free_port
 
     good = write(tmp_path / "good.json", order("A"))
     done = run_cli(str(good), "--db-url", f"postgresql://postgres@127.0.0.1:{free_port()}/x")

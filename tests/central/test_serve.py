@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker, free_port
+from packline.devbroker import MosquittoBroker, free_port
 from sync.messages import Ack, OrdersMessage, decode
 from tests.central.helpers import FakeStation, event, wait_for
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from central.db import events, shipments, stations
 from central.orders import import_orders
 from central.service import CentralService
-from sync.broker import MosquittoBroker
+from packline.devbroker import MosquittoBroker
 from sync.messages import Ack, Order, OrdersMessage
 from tests.central.helpers import FakeStation, event, wait_for
 

@@ -15,8 +15,8 @@ from drivers.labels import render
 from drivers.printers.base import PrintJob
 from edge.agent import SCAN_REJECTED, SHIPPED, Agent, Outcome
 from edge.settings import StationSettings
+from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker
 from sync.messages import Order, OrdersMessage
 from tests.e2e import wait_for
 

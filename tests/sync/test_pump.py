@@ -21,8 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.clock import SystemClock
 from edge.store import StationStore
+from packline.devbroker import MosquittoBroker
 from sync import topics
-from sync.broker import MosquittoBroker
 from sync.messages import Ack, EventBatch, StationStatus, decode, encode
 from sync.pump import OutboxPump
 from tests.e2e import wait_for

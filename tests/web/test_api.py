@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from central.ingest import store_batch
 from central.settings import CentralSettings
-from sync.broker import free_port
+from packline.devbroker import free_port
 from tests.central.helpers import batch, event
 from web.app import create_app
 
