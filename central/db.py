@@ -19,6 +19,8 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from sync.errors import UserError
+
 __all__ = [
     "READ_ONLY",
     "DatabaseUnavailable",
@@ -45,7 +47,7 @@ READ_ONLY: dict[str, Any] = {"packline_read_only": True}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(UserError, RuntimeError):
     """The database cannot be opened or migrated; ``str()`` says why, on one line."""
 
 

@@ -26,7 +26,6 @@ from edge.audit import audit
 from edge.clock import Clock, SystemClock
 from edge.settings import StationSettings
 from edge.store import StationStore, Writer
-from packline import __version__
 from sync.messages import Event, Order
 from sync.pump import OutboxPump
 
@@ -56,6 +55,7 @@ class Agent:
         self,
         *,
         settings: StationSettings,
+        version: str,
         clock: Clock | None = None,
         scanner: Scanner | None = None,
         printer: Printer | None = None,
@@ -76,7 +76,7 @@ class Agent:
             site=settings.site,
             station=settings.station,
             mqtt_url=settings.mqtt_url,
-            version=__version__,
+            version=version,
             health=self.health,
             resend_after=settings.resend_after,
         )

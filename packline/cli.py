@@ -1,7 +1,7 @@
 """The ``packline`` command: mounts each package's own command group.
 
 Errors a person can cause end with one line on stderr and exit code 2, never a
-traceback: :class:`packline.errors.UserError` and every :class:`drivers.DriverError`.
+traceback: :class:`sync.errors.UserError`, the base of every library's person-facing error.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import typer
 
 from drivers.errors import DriverError
 from packline import __version__
-from packline.errors import UserError
+from sync.errors import UserError
 
 __all__ = ["app", "main"]
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import typer
 
 from packline.devbroker import MosquittoBroker, stop_process
-from packline.errors import UserError
 from packline.logs import setup_logging
 from packline.samples import sample_orders
+from sync.errors import UserError
 
 __all__ = ["demo"]
 

@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from packline.errors import UserError
+from sync.errors import UserError
 
 __all__ = ["load_settings"]
 

@@ -1,6 +1,6 @@
 """``packline central`` command group: ``serve`` and ``import-orders``.
 
-Library errors are translated here into :class:`packline.errors.UserError`, which the
+Library errors are translated here into :class:`sync.errors.UserError`, which the
 top-level command prints as one line before exiting with code 2.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from packline.errors import UserError
+from sync.errors import UserError
 
 __all__ = ["app"]
 
@@ -30,11 +30,10 @@ def serve(
     http_port: int | None = typer.Option(None, "--http-port", help="Port of the page."),
 ) -> None:
     """Run ingest, the orders downlink and the web status page until Ctrl-C."""
-    from central.db import DatabaseUnavailable
-    from central.service import StartupError
-    from central.service import serve as run
     from central.settings import CentralSettings
+    from packline import __version__
     from packline.logs import setup_logging
+    from packline.serve import serve_central
     from packline.settings import load_settings
 
     settings = load_settings(
@@ -47,10 +46,7 @@ def serve(
         http_port=http_port,
     )
     setup_logging()
-    try:
-        run(settings)
-    except (StartupError, DatabaseUnavailable) as exc:
-        raise UserError(str(exc)) from None
+    serve_central(settings, version=__version__)
 
 
 @app.command("import-orders")

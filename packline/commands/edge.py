@@ -9,6 +9,7 @@ from types import FrameType
 import typer
 
 from edge.settings import StationSettings
+from packline import __version__
 from packline.logs import setup_logging
 from packline.settings import load_settings
 
@@ -44,7 +45,7 @@ def run(
         printer=printer,
         data_dir=data_dir,
     )
-    agent = Agent(settings=settings)
+    agent = Agent(settings=settings, version=__version__)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         agent.stop()

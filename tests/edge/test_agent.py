@@ -39,7 +39,7 @@ def make_agent(tmp_path: Path, broker: MosquittoBroker, fake: FakeQLPrinter) -> 
         printer=fake.url,
         label_size="62",
     )
-    agent = Agent(settings=settings, scanner=ScriptedScanner(scans=[]))
+    agent = Agent(settings=settings, version="0.1.0", scanner=ScriptedScanner(scans=[]))
     orders = [Order.model_validate(o) for o in sample_orders(3, prefix="QL")]
     agent.store.apply_orders(OrdersMessage(orders=orders, cursor=3))
     return agent

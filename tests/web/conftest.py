@@ -50,7 +50,7 @@ def live_url(engine: Engine, settings: CentralSettings) -> Iterator[str]:
 
     from web.app import create_app
 
-    app = create_app(engine=engine, settings=settings, poll_interval=0.25)
+    app = create_app(engine=engine, settings=settings, version="9.9.9", poll_interval=0.25)
     sock = socket.create_server(("127.0.0.1", 0))
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
