@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["CentralSettings"]
+__all__ = ["CentralSettings", "default_db_path", "shown_db_url"]
+
+
+def default_db_path() -> Path:
+    """Where central's SQLite file lives when no ``db_url`` is set.
+
+    ``$XDG_DATA_HOME/packline/central.db``, or ``~/.local/share/packline/central.db``
+    when that variable is unset or not absolute (the XDG base directory rules): one
+    place per user, whatever folder a command runs in, so ``import-orders`` and
+    ``serve`` always meet in the same database.
+    """
+    base = os.environ.get("XDG_DATA_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
+    return root / "packline" / "central.db"
+
+
+def _default_db_url() -> str:
+    return f"sqlite:///{default_db_path()}"
+
+
+def shown_db_url(url: str) -> str:
+    """``url`` as it may be shown or logged: the password replaced by ``***``."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url  # not a URL at all; opening it fails with its own message
 
 
 class CentralSettings(BaseSettings):
@@ -18,7 +47,7 @@ class CentralSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PACKLINE_", extra="forbid")
 
     db_url: str = Field(
-        default="sqlite:///./var/central.db",
+        default_factory=_default_db_url,
         description="sqlite:///PATH or postgresql+psycopg://user@host:5432/db",
     )
     mqtt_url: str = Field(

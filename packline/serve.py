@@ -16,9 +16,9 @@ from types import FrameType
 
 from central.db import open_db
 from central.service import CentralService
-from central.settings import CentralSettings
+from central.settings import CentralSettings, shown_db_url
 from sync.errors import UserError
-from sync.mqtt import parse_mqtt_url
+from sync.mqtt import BrokerURL, parse_mqtt_url
 
 __all__ = ["StartupError", "serve_central"]
 
@@ -40,11 +40,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _check_broker(url: str) -> None:
+def _broker(url: str) -> BrokerURL:
     try:
-        broker = parse_mqtt_url(url)
+        return parse_mqtt_url(url)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
+
+
+def _check_broker(broker: BrokerURL) -> None:
     try:
         with socket.create_connection((broker.host, broker.port), timeout=5):
             pass
@@ -76,7 +79,8 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _check_broker(settings.mqtt_url)
+        broker = _broker(settings.mqtt_url)
+        _check_broker(broker)
         engine = open_db(settings.db_url)
         service = CentralService(engine=engine, mqtt_url=settings.mqtt_url, site=settings.site)
         sock: socket.socket | None = None
@@ -85,9 +89,20 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
             service.start()
             if not service.wait_connected(10):
                 reason = service.last_connect_error or "no answer within 10 s"
-                raise StartupError(f"the MQTT broker at {settings.mqtt_url} refused: {reason}")
+                raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
             host, port = sock.getsockname()[:2]
-            log.info("status page on http://%s:%s/", host, port)
+            # One line that says what this central is using (start-up errors stay one
+            # line on their own, so it comes once every check has passed).
+            log.info(
+                "packline %s central for site %s: database %s, broker %s, status page "
+                "http://%s:%s/",
+                version,
+                settings.site,
+                shown_db_url(settings.db_url),
+                broker,
+                host,
+                port,
+            )
             app = create_app(engine=engine, settings=settings, version=version)
             config = uvicorn.Config(
                 app,

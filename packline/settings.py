@@ -36,6 +36,10 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
             tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"config file not found: {path}") from None
+        except IsADirectoryError:
+            raise UserError(f"config file {path} is a folder: give the TOML file in it") from None
+        except OSError as exc:
+            raise UserError(f"cannot read config file {path}: {exc.strerror or exc}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UserError(f"config file {path} is not valid TOML: {exc}") from None
 

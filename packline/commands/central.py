@@ -10,21 +10,28 @@ from pathlib import Path
 
 import typer
 
+from packline.commands import command_group
 from sync.errors import UserError
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True)
+app = command_group()
 
-CONFIG = typer.Option(None, "--config", help="TOML settings file (see docs/central.md).")
-DB_URL = typer.Option(None, "--db-url", help="sqlite:///PATH or postgresql+psycopg://...")
+CONFIG = typer.Option(
+    None, "--config", metavar="FILE", help="TOML settings file (see docs/central.md)."
+)
+DB_URL = typer.Option(
+    None, "--db-url", metavar="URL", help="sqlite:///PATH or postgresql+psycopg://..."
+)
 
 
 @app.command()
 def serve(
     config: Path | None = CONFIG,
     db_url: str | None = DB_URL,
-    mqtt_url: str | None = typer.Option(None, "--mqtt-url", help="mqtt://host:port"),
+    mqtt_url: str | None = typer.Option(
+        None, "--mqtt-url", metavar="URL", help="Broker, mqtt://host:port."
+    ),
     site: str | None = typer.Option(None, "--site", help="Site whose stations to serve."),
     http_host: str | None = typer.Option(None, "--http-host", help="Address of the page."),
     http_port: int | None = typer.Option(None, "--http-port", help="Port of the page."),
@@ -51,7 +58,9 @@ def serve(
 
 @app.command("import-orders")
 def import_orders(
-    file: Path = typer.Argument(..., help="Orders as JSON or CSV (see docs/central.md)."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE", help="Orders as JSON or CSV (see docs/central.md)."
+    ),
     db_url: str | None = DB_URL,
     config: Path | None = CONFIG,
 ) -> None:
@@ -61,7 +70,7 @@ def import_orders(
     from central.db import DatabaseUnavailable, open_db
     from central.orders import OrderFileError, read_orders_file
     from central.orders import import_orders as run
-    from central.settings import CentralSettings
+    from central.settings import CentralSettings, shown_db_url
     from packline.settings import load_settings
 
     settings = load_settings(CentralSettings, config, db_url=db_url)
@@ -80,4 +89,4 @@ def import_orders(
         raise UserError(f"nothing imported from {file}: database error: {reason}") from None
     finally:
         engine.dispose()
-    typer.echo(f"{file}: {result.summary()}")
+    typer.echo(f"{file}: {result.summary()}; database {shown_db_url(settings.db_url)}")

@@ -83,7 +83,6 @@ def _render_png(tmp_path: Path) -> Path:
         (None, ["--order", "missing.json"], "cannot read order file"),
         ("{not json", ["--order", "{file}"], "is not valid JSON"),
         ('{"order_no": "X"}', ["--order", "{file}"], "'carrier' is missing"),
-        (None, ["--order", str(EXAMPLE), "--kind", "sticker"], "--kind must be one of"),
         (None, ["--order", str(EXAMPLE), "--format", "ql", "--size", "100x180"], "no Brother QL"),
         (None, ["--order", str(EXAMPLE), "--size", "9x9"], "unknown label size"),
         (None, ["--document", "missing.pdf"], "cannot read document"),
@@ -102,6 +101,14 @@ def test_mistakes_end_with_one_line_and_exit_2(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("packline: error:"), done.stderr
     assert message in lines[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_an_unknown_kind_is_a_usage_mistake(tmp_path: Path) -> None:
+    done = _label("--order", EXAMPLE, "--kind", "sticker", "--out", tmp_path / "x.png")
+    assert done.returncode == 2
+    assert "Invalid value for '--kind'" in done.stderr and "'waybill'" in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "x.png").exists()
 
 
