@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from packline.devbroker import free_port
-from tests.e2e import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 

@@ -102,7 +102,7 @@ def test(url: str = URL) -> None:
 
 @app.command()
 def fake(
-    kind: FakeKind = typer.Argument(..., help="Which printer language: ql or zpl."),
+    kind: FakeKind = typer.Argument(..., metavar="KIND", help="Which printer language."),
     port: int = typer.Option(9100, "--port", help="TCP port for print jobs (0 = any free)."),
     snmp_port: int = typer.Option(0, "--snmp-port", help="UDP port for SNMP (ql; 0 = free)."),
     control_port: int | None = typer.Option(

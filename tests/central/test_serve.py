@@ -16,7 +16,8 @@ import pytest
 
 from packline.devbroker import MosquittoBroker, free_port
 from sync.messages import Ack, OrdersMessage, decode
-from tests.central.helpers import FakeStation, event, wait_for
+from tests.support.central import FakeStation, event
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 

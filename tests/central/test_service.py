@@ -17,7 +17,8 @@ from central.orders import import_orders
 from central.service import CentralService
 from packline.devbroker import MosquittoBroker
 from sync.messages import Ack, Order, OrdersMessage
-from tests.central.helpers import FakeStation, event, wait_for
+from tests.support.central import FakeStation, event
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 

@@ -18,7 +18,7 @@ from edge.settings import StationSettings
 from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
 from sync.messages import Order, OrdersMessage
-from tests.e2e import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 

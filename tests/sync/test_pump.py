@@ -25,7 +25,7 @@ from packline.devbroker import MosquittoBroker
 from sync import topics
 from sync.messages import Ack, EventBatch, StationStatus, decode, encode
 from sync.pump import OutboxPump
-from tests.e2e import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 

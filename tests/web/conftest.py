@@ -12,7 +12,7 @@ from central.db import open_db
 from central.ingest import record_status, store_batch
 from central.settings import CentralSettings
 from sync.messages import StationStatus
-from tests.central.helpers import batch, event
+from tests.support.central import batch, event
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from central.ingest import store_batch
 from central.settings import CentralSettings
 from packline.devbroker import free_port
-from tests.central.helpers import batch, event
+from tests.support.central import batch, event
 from web.app import create_app
 
 

@@ -1,0 +1,8 @@
+"""Helpers shared by the tests: waiting, central's fixtures, real processes.
+
+* :mod:`tests.support.waiting` — :func:`~tests.support.waiting.wait_for`, the one poll;
+* :mod:`tests.support.central` — PostgreSQL schemas, event factories, a station-like
+  MQTT client;
+* :mod:`tests.support.processes` — ``packline central serve`` and ``packline edge run``
+  as subprocesses, and a reader for the SQLite files they write.
+"""
