@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["CentralSettings", "default_db_path", "shown_db_url"]
@@ -53,6 +54,14 @@ class CentralSettings(BaseSettings):
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="mqtt://[user[:pw]@]host[:port]"
     )
-    site: str = Field(default="demo", min_length=1, pattern=r"^[^/+#\s]+$")
+    site: str = Field(default="demo", min_length=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("site")
+    @classmethod
+    def _site(cls, value: str) -> str:
+        # The site is a level of every MQTT topic: no wildcards, separators or spaces.
+        if re.search(r"[/+#\s]", value):
+            raise ValueError(f"must not contain '/', '+', '#' or spaces, not {value!r}")
+        return value

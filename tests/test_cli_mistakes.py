@@ -133,6 +133,34 @@ CASES: dict[str, Case] = {
     "printer-port-not-a-number": Case(
         ("printer", "test", "zpl+tcp://127.0.0.1:nine"), ("the port must be a number",)
     ),
+    "station-name-missing": Case(
+        ("edge", "run", "--data-dir", "{tmp}"), ("missing setting station", "PACKLINE_STATION")
+    ),
+    "station-name-with-a-space": Case(
+        _agent_args("--data-dir", "{tmp}", "--station", "bench 1"),
+        ("invalid setting station", "letters, digits", "'bench 1'"),
+    ),
+    "unknown-label-size-in-the-config": Case(
+        _agent_args("--config", "{tmp}/station.toml"),
+        ("invalid setting label_size", "unknown label size '9x9'", "100x180"),
+        lambda tmp: (tmp / "station.toml").write_text('station = "b1"\nlabel_size = "9x9"\n'),
+    ),
+    "central-site-with-a-slash": Case(
+        ("central", "serve", "--site", "wh/1"), ("invalid setting site", "'/'", "'wh/1'")
+    ),
+    "pdf-that-is-not-a-pdf": Case(
+        ("label", "render", "--document", "{tmp}/w.pdf", "--out", "{tmp}/w.png"),
+        ("w.pdf", "the PDF cannot be read"),
+        lambda tmp: (tmp / "w.pdf").write_bytes(b"%PDF-1.4 then nothing"),
+    ),
+    "demo-folder-cannot-be-created": Case(
+        ("demo", "--workdir", "{tmp}/plain-file/demo", "--http-port", str(free_port())),
+        ("cannot create the demo's folder", "--workdir"),
+        _a_file_where_a_folder_goes,
+    ),
+    "demo-broker-url-not-mqtt": Case(
+        ("demo", "--mqtt-url", "http://central:1883"), ("--mqtt-url", "mqtt://")
+    ),
     "broker-port-out-of-range": Case(
         _agent_args("--data-dir", "{tmp}", "--mqtt-url", "mqtt://127.0.0.1:99999"),
         ("port 99999 is out of range",),
@@ -171,6 +199,13 @@ def test_fake_printer_on_a_port_in_use(kind: str, port_in_use: int) -> None:
     line = _one_line(run_packline("printer", "fake", kind, "--port", str(port_in_use)))
     assert f"cannot listen on 127.0.0.1:{port_in_use} for print jobs" in line
     assert "choose another port, or 0 for any free one" in line
+
+
+def test_demo_on_a_status_page_port_in_use(port_in_use: int, tmp_path: Path) -> None:
+    # Refused before the demo starts its broker or imports anything.
+    line = _one_line(run_packline("demo", "--http-port", str(port_in_use), "--workdir", tmp_path))
+    assert f"127.0.0.1:{port_in_use}" in line and "choose another --http-port" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fake_printer_control_port_in_use(port_in_use: int) -> None:

@@ -139,7 +139,10 @@ def load_document(path: Path, *, size: str, dpi: int) -> Document:
     width, length = canvas_dots(label_size(size), dpi=dpi)
     kind = next((k for magic, k in _MAGIC if data.startswith(magic)), None)
     if kind == "pdf":
-        return Document(pages=_pdf_pages(data, width=width, length=length))
+        try:
+            return Document(pages=_pdf_pages(data, width=width, length=length))
+        except DocumentError as exc:
+            raise DocumentError(f"document {path}: {exc}") from None
     if kind == "image":
         try:
             with warnings.catch_warnings():
