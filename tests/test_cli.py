@@ -129,3 +129,12 @@ def test_printer_status_exit_code_passes_through() -> None:
         )
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("offline:") and done.stderr == ""
+
+
+def test_main_returns_the_exit_code_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    from packline.cli import main
+
+    assert main(["nosuch"]) == 2
+    assert "No such command 'nosuch'" in capsys.readouterr().err
+    assert main(["label", "sizes"]) == 0
+    assert "100x180" in capsys.readouterr().out
