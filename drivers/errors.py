@@ -14,6 +14,7 @@ __all__ = [
     "CoverOpen",
     "DriverError",
     "LabelDoesNotFit",
+    "MissingLibrary",
     "NoMedia",
     "PrinterBusy",
     "PrinterError",
@@ -30,6 +31,13 @@ class DriverError(UserError):
 
 class BadDeviceURL(DriverError, ValueError):
     """A device URL that cannot be understood (unknown scheme, bad option)."""
+
+
+class MissingLibrary(DriverError):
+    """A device needs an optional library that is not installed (pyusb, pyserial, ...).
+
+    The message names the package and how to install it (the ``pi`` extra).
+    """
 
 
 class PrinterError(DriverError):

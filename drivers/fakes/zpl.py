@@ -23,7 +23,7 @@ from PIL import Image
 from drivers.errors import DriverError
 from drivers.fakes.control import ControlServer
 from drivers.fakes.listen import output_folder, tcp_server
-from drivers.printers.zpl import decode_graphic_fields
+from drivers.printers.zpl.graphics import decode_graphic_fields
 
 __all__ = ["FakeZplFormat", "FakeZplPrinter"]
 

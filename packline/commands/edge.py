@@ -44,7 +44,7 @@ def run(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Run the edge agent until Ctrl-C or SIGTERM."""
-    from edge.agent import Agent
+    from edge.factory import build_agent
 
     setup_logging()
     settings = _settings(
@@ -55,7 +55,7 @@ def run(
         printer=printer,
         data_dir=data_dir,
     )
-    agent = Agent(settings=settings, version=__version__)
+    agent = build_agent(settings, version=__version__)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         agent.stop()

@@ -13,10 +13,13 @@ from drivers.fakes.ql import FakeQLPrinter
 from drivers.fakes.scanner import ScriptedScanner
 from drivers.labels import render
 from drivers.printers.base import PrintJob
-from edge.agent import SCAN_REJECTED, SHIPPED, Agent, Outcome
+from edge.agent import Agent
+from edge.bench import Outcome
+from edge.factory import build_agent
 from edge.settings import StationSettings
 from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
+from sync.events import LabelPrinted, ScanRejected, ShipmentShipped
 from sync.messages import Order, OrdersMessage
 from tests.support.waiting import wait_for
 
@@ -39,14 +42,14 @@ def make_agent(tmp_path: Path, broker: MosquittoBroker, fake: FakeQLPrinter) -> 
         printer=fake.url,
         label_size="62",
     )
-    agent = Agent(settings=settings, version="0.1.0", scanner=ScriptedScanner(scans=[]))
+    agent = build_agent(settings, version="test", scanner=ScriptedScanner(scans=[]))
     orders = [Order.model_validate(o) for o in sample_orders(3, prefix="QL")]
     agent.store.apply_orders(OrdersMessage(orders=orders, cursor=3))
     return agent
 
 
 def shipped(agent: Agent) -> list[str]:
-    return [e.payload["order_no"] for e in agent.store.events(type=SHIPPED)]
+    return [e.payload["order_no"] for e in agent.store.events(type=ShipmentShipped.TYPE)]
 
 
 def test_printer_fault_stops_the_bench_and_nothing_is_shipped(
@@ -59,7 +62,7 @@ def test_printer_fault_stops_the_bench_and_nothing_is_shipped(
     outcome = agent.handle_scan(order.order_no)
     assert not outcome.ok and outcome.message.startswith("printer:")
     assert shipped(agent) == [] and fake.jobs == []
-    rejected = agent.store.events(type=SCAN_REJECTED)
+    rejected = agent.store.events(type=ScanRejected.TYPE)
     assert rejected[-1].payload["order_no"] == order.order_no
     assert agent.health()["printer"] == "fault"
 
@@ -68,7 +71,7 @@ def test_printer_fault_stops_the_bench_and_nothing_is_shipped(
     assert outcome.ok, outcome.message
     assert shipped(agent) == [order.order_no]
     assert len(fake.jobs) == 1
-    printed = agent.store.events(type="label.printed")[-1].payload
+    printed = agent.store.events(type=LabelPrinted.TYPE)[-1].payload
     assert printed["verified"] is True  # the fake's SNMP page counter confirmed it
     # What the printer received decodes back to the order's tracking number.
     pages = fake.jobs[0].pages
@@ -95,7 +98,7 @@ def test_a_crash_between_print_and_record_never_prints_a_second_label(
     assert outcome.ok, outcome.message
     assert len(fake.jobs) == 1, "the retried job must not print a second label"
     assert shipped(again) == [order.order_no]
-    printed = again.store.events(type="label.printed")[-1].payload
+    printed = again.store.events(type=LabelPrinted.TYPE)[-1].payload
     assert printed["duplicate"] is True
 
 
