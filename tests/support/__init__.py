@@ -4,5 +4,6 @@
 * :mod:`tests.support.central` — PostgreSQL schemas, event factories, a station-like
   MQTT client;
 * :mod:`tests.support.processes` — ``packline central serve`` and ``packline edge run``
-  as subprocesses, and a reader for the SQLite files they write.
+  as subprocesses, and a reader for the SQLite files they write;
+* :mod:`tests.support.cli` — the console script and its command tree.
 """
