@@ -27,7 +27,8 @@ from edge.clock import Clock, SystemClock
 from edge.settings import StationSettings
 from edge.store import StationStore, Writer
 from packline import __version__
-from sync.messages import Event, Order
+from sync.messages import Event
+from sync.order import Order
 from sync.pump import OutboxPump
 
 __all__ = ["LABEL_PRINTED", "SCAN_REJECTED", "SHIPPED", "Agent", "Outcome"]
@@ -146,7 +147,7 @@ class Agent:
     def _print_waybill(self, order: Order, parcel_no: int) -> PrintResult:
         image = render(
             "waybill",
-            order.model_dump(),
+            order,
             size=self.settings.label_size,
             dpi=self.settings.label_dpi,
             parcel=(parcel_no, order.parcels) if order.parcels > 1 else None,

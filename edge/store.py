@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.clock import Clock
-from sync.messages import Event, Order, OrdersMessage, new_event_id
+from sync.messages import Event, OrdersMessage, new_event_id
+from sync.order import Order
 
 __all__ = ["MIGRATIONS", "Shipment", "StationStore", "Writer"]
 

@@ -19,9 +19,9 @@ from PIL import Image
 
 from drivers.errors import DriverError
 from drivers.labels.documents import Document, load_document
-from drivers.labels.order import LabelOrder
 from drivers.labels.render import KINDS, render
 from drivers.labels.sizes import LABEL_SIZES, QL_DPI, label_size
+from sync.order import InvalidOrder, Order, validate_order
 
 __all__ = ["LabelInputError", "OutputFormat", "app", "encode_pages"]
 
@@ -81,7 +81,7 @@ def encode_pages(
     return ENCODERS[fmt](pages, model=model, label=label, dpi=dpi)
 
 
-def _read_order(path: Path) -> LabelOrder:
+def _read_order(path: Path) -> Order:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -89,8 +89,8 @@ def _read_order(path: Path) -> LabelOrder:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LabelInputError(f"order file {path} is not valid JSON: {exc}") from None
     try:
-        return LabelOrder.from_dict(data)
-    except ValueError as exc:
+        return validate_order(data)
+    except InvalidOrder as exc:
         raise LabelInputError(f"order file {path}: {exc}") from None
 
 

@@ -22,7 +22,7 @@ from central.orders import (
     read_orders_file,
 )
 from packline.cli import main
-from sync.messages import Order
+from sync.order import Order
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((REPO / "docs/examples/order.json").read_text(encoding="utf-8"))
@@ -66,7 +66,7 @@ def test_revisions_and_order_seq(engine: Engine) -> None:
     assert (again.unchanged, again.order_seq) == (["A", "B"], 2)
     assert stored(engine) == {"A": (1, 1), "B": (2, 1)}
 
-    held = a.model_copy(update={"status": "held", "hold_reason": "address change"})
+    held = Order.model_validate(order("A", status="held", hold_reason="address change"))
     changed = import_orders(engine, [held, b])
     assert (changed.changed, changed.unchanged) == (["A"], ["B"])
     assert stored(engine) == {"A": (3, 2), "B": (2, 1)}

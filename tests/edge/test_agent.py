@@ -17,7 +17,8 @@ from edge.agent import SCAN_REJECTED, SHIPPED, Agent, Outcome
 from edge.settings import StationSettings
 from packline.samples import sample_orders
 from sync.broker import MosquittoBroker
-from sync.messages import Order, OrdersMessage
+from sync.messages import OrdersMessage
+from sync.order import Order
 from tests.e2e import wait_for
 
 pytestmark = pytest.mark.mqtt

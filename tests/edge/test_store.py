@@ -15,7 +15,8 @@ import pytest
 
 from edge.clock import Clock
 from edge.store import StationStore
-from sync.messages import Event, Order, OrdersMessage
+from sync.messages import Event, OrdersMessage
+from sync.order import Order
 
 
 class FixedClock:
