@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from drivers.labels.fonts import find_font
+from drivers.labels.fonts import find_fallback_fonts, find_font
 from drivers.labels.layout import (
     NBSP,
     Block,
@@ -263,6 +264,7 @@ def render(
     line: int = 0,
     returned: ReturnInfo | None = None,
     font: str | os.PathLike[str] | None = None,
+    fallback_fonts: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Image.Image:
     """Render one label of ``kind`` (a key of :data:`KINDS`) as a 1-bit image in printer dots.
 
@@ -276,7 +278,10 @@ def render(
     as the print date — when ``None`` the station's clock is read, so pass it for
     reproducible output; ``line`` picks the order line of a product label;
     ``returned`` gives a return label's outcome when the order does not carry one;
-    ``font`` overrides the CJK font (see :func:`~drivers.labels.fonts.find_font`).
+    ``font`` overrides the CJK font (see :func:`~drivers.labels.fonts.find_font`);
+    ``fallback_fonts`` the fonts for characters it lacks, such as an emoji in a name
+    (default: :func:`~drivers.labels.fonts.find_fallback_fonts`; what no font has is
+    printed as a boxed question mark, never as an empty box).
 
     Raises :class:`ValueError` for a malformed order or option
     (:class:`~sync.order.InvalidOrder` names the field), a waybill without a tracking
@@ -288,7 +293,18 @@ def render(
         kind, order, parcel=parcel, qc=qc, printed_at=printed_at, line=line, returned=returned
     )
     width, length = canvas_dots(label_size(size), dpi=dpi)
-    return compose(root, width=width, length=length, dpi=dpi, font_path=find_font(font), what=kind)
+    fallbacks = (
+        find_fallback_fonts() if fallback_fonts is None else tuple(Path(f) for f in fallback_fonts)
+    )
+    return compose(
+        root,
+        width=width,
+        length=length,
+        dpi=dpi,
+        font_path=find_font(font),
+        fallback_paths=fallbacks,
+        what=kind,
+    )
 
 
 def label_texts(
