@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,6 +33,7 @@ __all__ = [
     "find_fallback_fonts",
     "find_font",
     "has_glyph",
+    "has_kerning",
     "load_font",
 ]
 
@@ -116,3 +118,23 @@ def has_glyph(path: Path, ch: str) -> bool:
     missing = font.getmask(_NO_SUCH_CHARACTER)
     glyph = font.getmask(ch)
     return glyph.size != missing.size or bytes(glyph) != bytes(missing)
+
+
+@functools.lru_cache(maxsize=16)
+def has_kerning(path: Path) -> bool:
+    """Whether the font (face 0) has a ``kern`` table, the only kerning basic layout uses.
+
+    Without one, a text's width is exactly the sum of its characters' advances, which
+    the layout then measures from a cache instead of asking FreeType again for every
+    candidate line. A file that cannot be read this way counts as kerned (slow path).
+    """
+    try:
+        data = path.read_bytes()
+        offset = 0
+        if data[:4] == b"ttcf":  # a collection: the first face's table directory
+            (offset,) = struct.unpack(">I", data[12:16])
+        (count,) = struct.unpack(">H", data[offset + 4 : offset + 6])
+        tags = {data[offset + 12 + 16 * i : offset + 16 + 16 * i] for i in range(count)}
+    except (OSError, struct.error):
+        return True
+    return b"kern" in tags

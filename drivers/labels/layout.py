@@ -28,7 +28,7 @@ from drivers.labels.barcodes import (
     draw_qr,
     qr_matrix,
 )
-from drivers.labels.fonts import load_font
+from drivers.labels.fonts import has_kerning, load_font
 from drivers.labels.glyphs import Face, draw_runs, runs_width
 
 __all__ = [
@@ -147,10 +147,19 @@ def wrap(text: str, face: Face, width: int, *, stroke: int = 0) -> tuple[str, ..
 
 def _measure(face: Face, text: str, stroke: int) -> Callable[[str], float]:
     """Width in dots of parts of ``text``; the fast path when the CJK font has it all."""
-    if face.covers(_printable(text)):
-        font = face.main
+    if not face.covers(_printable(text)):
+        return lambda part: runs_width(_printable(part), face) + 2 * stroke
+    font = face.main
+    if has_kerning(face.path):
         return lambda part: font.getlength(_printable(part)) + 2 * stroke
-    return lambda part: runs_width(_printable(part), face) + 2 * stroke
+    # No kerning: a line is exactly the sum of its advances (sixty-fourths of a dot,
+    # so the float sum is exact), and wrapping measures each candidate line.
+    return lambda part: sum(_advance(font, ch) for ch in _printable(part)) + 2 * stroke
+
+
+@functools.lru_cache(maxsize=65536)
+def _advance(font: ImageFont.FreeTypeFont, ch: str) -> float:
+    return font.getlength(ch)
 
 
 def _printable(text: str) -> str:

@@ -138,3 +138,18 @@ def test_golden_emoji_waybill(
     assert 1 - histogram[0] / (image.width * image.height) <= 0.001
     # The masked name keeps its last character, the emoji, on the label.
     assert "小*🌸  138****5678" in label_texts("waybill", order, printed_at=printed_at)
+
+
+def test_widths_from_cached_advances_are_exact() -> None:
+    from drivers.labels.fonts import has_kerning
+    from drivers.labels.layout import _measure
+
+    cjk = find_font(environ={})
+    assert has_kerning(cjk) is False  # so a line is the sum of its advances
+    assert has_kerning(Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")) is True
+    text = "科技园南区高新南一道 8 号 创维大厦 A 座 1203 室 AVATAR To., Ltd. ×2"
+    for px in (25, 58, 100):
+        measure = _measure(face(px=px), text, 0)
+        font = load_font(cjk, px)
+        for end in range(1, len(text) + 1):
+            assert measure(text[:end]) == font.getlength(text[:end])
