@@ -97,7 +97,10 @@ def _validate(raw: object, *, where: str) -> Order:
         raise OrderFileError(f"{where}: expected an order object, got {type(raw).__name__}")
     if "order_no" not in raw:
         raise OrderFileError(f"{where}: order_no: missing")
-    label = f"{where} ({raw['order_no']})" if isinstance(raw["order_no"], str) else where
+    number = raw["order_no"]
+    # The order number helps find the record, unless it is itself what is wrong.
+    readable = isinstance(number, str) and number.isprintable() and 0 < len(number) <= 40
+    label = f"{where} ({number})" if readable else where
     # ``revision`` is central's to assign; a file may carry it (an exported order does)
     # but it is ignored.
     body = {k: v for k, v in raw.items() if k != "revision"}
