@@ -221,8 +221,9 @@ class _Part(BaseModel):
     def _absent_and_unknown(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, Mapping):
             return data
-        known = {f.alias or name for name, f in cls.model_fields.items()} | set(cls.model_fields)
         if (info.context or {}).get("unknown_fields") == "refuse":
+            # The names of docs/order.md: ``return``, not the attribute ``return_info``.
+            known = {f.alias or name for name, f in cls.model_fields.items()}
             for key in data:
                 if key not in known:
                     raise PydanticCustomError("order_unknown", "unknown field", {"field": key})

@@ -247,3 +247,14 @@ def test_shanghai_and_utc_are_the_same_moment() -> None:
     a = validate_order(example(paid_at=datetime(2026, 11, 23, 9, 15, tzinfo=cst)))
     b = validate_order(example(paid_at="2026-11-23T01:15:00+00:00"))
     assert a.paid_at == b.paid_at
+
+
+def test_the_return_object_is_called_return_in_files() -> None:
+    data = example(return_info={"outcome": "restock"})
+    assert refused(data) == "return_info: unknown field"
+    order = Order(order_no="A", return_info=ReturnInfo(outcome=ReturnOutcome.RESTOCK))
+    assert order.model_dump(mode="json")["return"] == {
+        "outcome": "restock",
+        "reason": "",
+        "rma_no": "",
+    }
