@@ -120,7 +120,7 @@ def _phone(value: str) -> str:
     if bad:
         raise PydanticCustomError(
             "order_phone",
-            "may hold only digits, spaces and + - ( ) * # ., got {value}",
+            "must be digits, spaces and the marks + - ( ) * # . only, got {value}",
             {"value": _show(value)},
         )
     return value
