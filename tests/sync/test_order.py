@@ -92,7 +92,10 @@ def test_what_the_bench_would_always_refuse_is_not_an_order(
         ({"lines": ["A"]}, 'lines[0]: must be an object, got "A"'),
         ({"lines": [{"sku": "纯棉T恤"}]}, "lines[0].sku: must be ASCII letters"),
         ({"recipient": "张三"}, 'recipient: must be an object, got "张三"'),
-        ({"recipient": {"phone": "call me"}}, "recipient.phone: must be digits, spaces and the marks"),
+        (
+            {"recipient": {"phone": "call me"}},
+            "recipient.phone: must be digits, spaces and the marks",
+        ),
         ({"recipient": {"name": "张" * 65}}, "recipient.name: must be at most 64 characters"),
         ({"recipient": {"address": "路\x00"}}, "recipient.address: must not contain control"),
         ({"note": "x" * 201}, "note: must be at most 200 characters, got 201"),
