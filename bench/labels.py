@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.labels import render_waybill
-from drivers.printers.ql import encode_raster
-from drivers.printers.zpl import image_to_zpl
+from drivers.printers.ql.raster import encode_raster
+from drivers.printers.zpl.graphics import image_to_zpl
 from sync.order import Order
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "order.json"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edge.clock import SystemClock
 from edge.store import StationStore
+from sync.events import ShipmentShipped
 from sync.messages import Event
 
 
@@ -51,9 +52,18 @@ def store_loop(path: Path, count: int) -> list[float]:
 
     times = []
     for i in range(count):
-        payload = {"order_no": f"O{i}", "tracking_no": f"T{i}", "carrier": "SF Express"}
+        shipped = ShipmentShipped(
+            order_no=f"O{i}",
+            tracking_no=f"T{i}",
+            carrier="SF Express",
+            parcel_no=1,
+            parcel_count=1,
+            operator="op",
+            print_job_id=f"O{i}-r1-waybill-1",
+            print_verified=True,
+        )
         t0 = time.perf_counter()
-        store.record("shipment.shipped", payload, write=ship)
+        store.record(shipped, write=ship)
         times.append(time.perf_counter() - t0)
     store.close()
     return times

@@ -1,10 +1,11 @@
 """The running central service: MQTT ingest, acks, the orders downlink, and the page.
 
-Threads, and why: paho's network thread runs ingest (store, commit, then ack — in that
-order, so an ack always names committed events); one downlink thread polls the
-database for new orders (an import from another process must reach the stations
-within about a second) and publishes them; uvicorn serves the web app on the main
-thread, which also owns the signal handlers.
+Threads, and why: the MQTT session's network thread runs ingest and status, handlers
+on the session (store, commit, then ack — in that order, so an ack always names
+committed events); one downlink thread polls the database for new orders (an import
+from another process must reach the stations within about a second) and publishes
+them; uvicorn serves the web app on the main thread, which also owns the signal
+handlers.
 """
 
 from __future__ import annotations
@@ -18,10 +19,7 @@ import time
 from types import FrameType
 from typing import TypeVar
 
-import paho.mqtt.client as mqtt
 import sqlalchemy as sa
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.engine import Engine
 
 from central.db import READ_ONLY, open_db, stations
@@ -30,7 +28,8 @@ from central.orders import current_order_seq, orders_after
 from central.settings import CentralSettings
 from sync import topics
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireError, decode, encode
-from sync.mqtt import make_client, parse_mqtt_url
+from sync.mqtt import parse_mqtt_url
+from sync.session import Message, MqttSession, SessionState
 
 __all__ = ["CentralService", "StartupError", "serve"]
 
@@ -46,8 +45,8 @@ class CentralService:
 
     Subscribes to every station's ``events`` and ``status``; stores batches and acks the
     committed contiguous seq; keeps the stations table current; sends each station the
-    orders above its cursor. ``start()`` returns at once (paho reconnects by itself);
-    ``stop()`` ends both threads.
+    orders above its cursor. ``start()`` returns at once (the session reconnects by
+    itself); ``stop()`` ends both threads.
     """
 
     def __init__(
@@ -70,12 +69,10 @@ class CentralService:
         self.repush_after = repush_after
         # A fixed client id per site: the broker's persistent session then keeps the
         # batches that arrive while central restarts.
-        self.client = make_client(client_id=client_id or f"packline-central-{site}", url=mqtt_url)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.connected = threading.Event()
-        self.last_connect_error: str | None = None
+        self.session = MqttSession(client_id=client_id or f"packline-central-{site}", url=mqtt_url)
+        self.session.route(topics.subscription(site, "events"), self._on_events)
+        self.session.route(topics.subscription(site, "status"), self._on_status)
+        self.session.on_connect(self._on_connect)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._statuses: queue.SimpleQueue[StatusUpdate] = queue.SimpleQueue()
@@ -87,7 +84,7 @@ class CentralService:
 
     def start(self) -> None:
         """Connect (asynchronously) and start the downlink thread."""
-        self.client.loop_start()
+        self.session.start()
         self._downlink = threading.Thread(
             target=self._downlink_loop, name="central-downlink", daemon=True
         )
@@ -95,78 +92,48 @@ class CentralService:
 
     def wait_connected(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the broker to accept us."""
-        return self.connected.wait(timeout)
+        return self.session.wait_connected(timeout)
+
+    @property
+    def last_connect_error(self) -> str | None:
+        """Why the session is not connected, in words; None while it is."""
+        state = self.session.state
+        return None if state.connected else state.reason
 
     def stop(self) -> None:
-        """Stop the downlink, disconnect cleanly and stop paho's thread."""
+        """Stop the downlink, disconnect cleanly and stop the session."""
         self._stop.set()
         self._wake.set()
         if self._downlink is not None:
             self._downlink.join(timeout=10)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.session.stop()
 
-    # ------------------------------------------------------------------ MQTT callbacks
+    # ------------------------------------------------------------------ session handlers
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        _userdata: object,
-        _flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            self.last_connect_error = str(reason_code)
-            log.warning("broker refused central: %s", reason_code)
-            return
-        self.last_connect_error = None
-        client.subscribe(
-            [
-                (topics.subscription(self.site, "events"), 1),
-                (topics.subscription(self.site, "status"), 1),
-            ]
-        )
+    def _on_connect(self, _state: SessionState) -> None:
         log.info("connected to the broker; serving site %s", self.site)
-        self.connected.set()
         self._wake.set()
 
-    def _on_disconnect(
-        self,
-        _client: mqtt.Client,
-        _userdata: object,
-        _flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
-        self.connected.clear()
-        if not self._stop.is_set():
-            log.warning("lost the broker (%s); reconnecting", reason_code)
-
-    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        # Nothing may escape into paho's thread: one bad message must not stop ingest.
+    def _station(self, message: Message) -> str | None:
         try:
-            self.handle(msg.topic, bytes(msg.payload))
-        except Exception:
-            log.exception("failed to handle a message on %s; not acknowledged", msg.topic)
-
-    def handle(self, topic: str, payload: bytes) -> None:
-        """Process one message from ``topic`` (what paho's callback calls)."""
-        try:
-            site, station, leaf = topics.station_of(topic)
+            site, station, _leaf = topics.station_of(message.topic)
         except ValueError:
-            log.warning("dropped a message on an unexpected topic %s", topic)
-            return
+            log.warning("dropped a message on an unexpected topic %s", message.topic)
+            return None
         if site != self.site:
-            log.warning("dropped a message for site %s (serving %s): %s", site, self.site, topic)
-            return
-        if leaf == "events":
-            self._on_events(topic, station, payload)
-        elif leaf == "status":
-            self._on_status(topic, station, payload)
+            log.warning(
+                "dropped a message for site %s (serving %s): %s", site, self.site, message.topic
+            )
+            return None
+        return station
 
-    def _on_events(self, topic: str, station: str, payload: bytes) -> None:
-        batch = _decode_for(EventBatch, "batch", topic=topic, station=station, payload=payload)
+    def _on_events(self, message: Message) -> None:
+        topic, station = message.topic, self._station(message)
+        if station is None:
+            return
+        batch = _decode_for(
+            EventBatch, "batch", topic=topic, station=station, payload=message.payload
+        )
         if batch is None:
             return
         try:
@@ -179,15 +146,18 @@ class CentralService:
             log.error("could not store a batch of %s: %s", station, exc)
             return
         # Only now, after the commit, may the station drop these events.
-        self.client.publish(
-            topics.ack(self.site, station), encode(Ack(station=station, seq=acked)), qos=1
+        self.session.publish(
+            topics.ack(self.site, station), encode(Ack(station=station, seq=acked))
         )
         log.debug("station %s: stored %d events, acked %d", station, len(batch.events), acked)
 
-    def _on_status(self, topic: str, station: str, payload: bytes) -> None:
-        if not payload:  # a cleared retained status
+    def _on_status(self, message: Message) -> None:
+        topic, station = message.topic, self._station(message)
+        if station is None or not message.payload:  # a cleared retained status
             return
-        status = _decode_for(StationStatus, "status", topic=topic, station=station, payload=payload)
+        status = _decode_for(
+            StationStatus, "status", topic=topic, station=station, payload=message.payload
+        )
         if status is None:
             return
         try:
@@ -226,7 +196,7 @@ class CentralService:
 
         Runs in the downlink thread; callable directly in tests.
         """
-        if not self.connected.is_set():
+        if not self.session.connected:
             return  # statuses are re-delivered on reconnect, nothing is lost by waiting
         current = current_order_seq(self.engine)
         while True:
@@ -266,7 +236,7 @@ class CentralService:
         while chunk := orders_after(self.engine, cursor=upto, limit=self.chunk_size):
             upto = chunk[-1][0]
             message = OrdersMessage(orders=[o for _, o in chunk], cursor=upto)
-            self.client.publish(topic, encode(message), qos=1)
+            self.session.publish(topic, encode(message))
             sent += len(chunk)
         if not sent:
             return

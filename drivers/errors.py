@@ -12,6 +12,7 @@ __all__ = [
     "CoverOpen",
     "DriverError",
     "LabelDoesNotFit",
+    "MissingLibrary",
     "NoMedia",
     "PrinterBusy",
     "PrinterError",
@@ -28,6 +29,13 @@ class DriverError(Exception):
 
 class BadDeviceURL(DriverError, ValueError):
     """A device URL that cannot be understood (unknown scheme, bad option)."""
+
+
+class MissingLibrary(DriverError):
+    """A device needs an optional library that is not installed (pyusb, pyserial, ...).
+
+    The message names the package and how to install it (the ``pi`` extra).
+    """
 
 
 class PrinterError(DriverError):

@@ -1,1 +1,1 @@
-"""The packing station (edge agent): store, bench workflow, kiosk."""
+"""The packing station (edge agent): bench step, device health, store, uplink."""

@@ -33,7 +33,8 @@ def run(
     data_dir: Path | None = typer.Option(None, help="Where the station store lives."),
 ) -> None:
     """Run the edge agent until Ctrl-C or SIGTERM."""
-    from edge.agent import Agent
+    from edge.factory import build_agent
+    from packline import __version__
 
     setup_logging()
     settings = _settings(
@@ -44,7 +45,7 @@ def run(
         printer=printer,
         data_dir=data_dir,
     )
-    agent = Agent(settings=settings)
+    agent = build_agent(settings, version=__version__)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         agent.stop()

@@ -38,6 +38,7 @@ class StationSettings(BaseSettings):
     label_dpi: int = Field(default=300, ge=150, le=600)
     operator: str = ""
     resend_after: float = Field(default=5.0, gt=0)
+    health_interval: float = Field(default=15.0, gt=0)
 
     @field_validator("mqtt_url")
     @classmethod

@@ -13,17 +13,21 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from edge.clock import Clock
+from sync.events import EventPayload, model_for, validate_payload
 from sync.messages import Event, OrdersMessage, new_event_id
 from sync.order import Order
 
-__all__ = ["MIGRATIONS", "Shipment", "StationStore", "Writer"]
+__all__ = ["MIGRATIONS", "Fact", "Shipment", "StationStore", "Writer"]
 
 Writer = Callable[[sqlite3.Connection, Event], None]
+
+#: A catalogued payload and the state change recorded with it (or None).
+Fact = tuple[EventPayload, Writer | None]
 
 # Named migrations, applied in order, each once; never edit a shipped one, add a new one.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -69,6 +73,12 @@ MIGRATIONS: list[tuple[str, str]] = [
             event_seq INTEGER NOT NULL REFERENCES events(seq)
         );
         """,
+    ),
+    (
+        # The version of the payload's type in the catalogue (sync/events.py); events
+        # recorded before the catalogue are version 1.
+        "0002_event_version",
+        "ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
     ),
 ]
 
@@ -136,39 +146,71 @@ class StationStore:
 
     # -- events and outbox -------------------------------------------------------
 
-    def record(self, type: str, payload: dict[str, Any], *, write: Writer | None = None) -> Event:
+    @overload
+    def record(self, fact: EventPayload, /, *, write: Writer | None = None) -> Event: ...
+
+    @overload
+    def record(
+        self, fact: str, payload: Mapping[str, Any], /, *, write: Writer | None = None
+    ) -> Event: ...
+
+    def record(
+        self,
+        fact: EventPayload | str,
+        payload: Mapping[str, Any] | None = None,
+        /,
+        *,
+        write: Writer | None = None,
+    ) -> Event:
         """Append an event, its outbox row and ``write``'s state change atomically.
 
+        ``fact`` is a catalogued payload (:mod:`sync.events`), or a type name and its
+        payload as a mapping. A payload of a catalogued type that does not fit its model
+        raises :class:`~sync.events.BadEventPayload` and records nothing: it is a
+        programming error. A type outside the catalogue is recorded as given.
         ``write(connection, event)`` runs inside the same transaction; if it raises,
         nothing of the event is stored.
         """
-        return self.record_all([(type, payload, write)])[0]
+        if isinstance(fact, str):
+            if model_for(fact) is None:
+                return self._append([(fact, 1, dict(payload or {}), write)])[0]
+            fact = validate_payload(fact, payload or {})
+        return self.record_all([(fact, write)])[0]
 
-    def record_all(self, facts: Sequence[tuple[str, dict[str, Any], Writer | None]]) -> list[Event]:
-        """Record several facts, each ``(type, payload, write)``, in ONE transaction."""
+    def record_all(self, facts: Sequence[Fact]) -> list[Event]:
+        """Record several facts, each ``(payload, write)``, in ONE transaction."""
+        return self._append(
+            [(p.TYPE, p.VERSION, p.model_dump(mode="json"), write) for p, write in facts]
+        )
+
+    def _append(
+        self, entries: Sequence[tuple[str, int, dict[str, Any], Writer | None]]
+    ) -> list[Event]:
         events: list[Event] = []
         with self._tx() as db:
             row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
             seq = int(row[0])
-            for type, payload, write in facts:
+            for type_name, version, payload, write in entries:
                 seq += 1
                 event = Event(
                     event_id=new_event_id(),
                     station=self.station,
                     seq=seq,
-                    type=type,
+                    type=type_name,
+                    version=version,
                     at_wall=self.clock.wall(),
                     at_mono=self.clock.mono(),
                     boot_id=self.clock.boot_id,
                     payload=payload,
                 )
                 db.execute(
-                    "INSERT INTO events (seq, event_id, type, at_wall, at_mono, boot_id, payload)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO events (seq, event_id, type, version, at_wall, at_mono, boot_id,"
+                    " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         event.seq,
                         event.event_id,
                         event.type,
+                        event.version,
                         event.at_wall,
                         event.at_mono,
                         event.boot_id,
@@ -197,6 +239,7 @@ class StationStore:
             station=self.station,
             seq=row["seq"],
             type=row["type"],
+            version=row["version"],
             at_wall=row["at_wall"],
             at_mono=row["at_mono"],
             boot_id=row["boot_id"],

@@ -1,1 +1,1 @@
-"""The wire between stations and central: event envelope, topics, MQTT pump."""
+"""What stations and central share: the order, the wire format, topics, event catalogue, MQTT session."""

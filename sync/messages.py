@@ -47,16 +47,19 @@ def new_event_id() -> str:
 class Event(_Model):
     """One fact recorded at a station.
 
-    ``seq`` is per station, starts at 1 and has no gaps; ``at_wall`` is the station's
-    wall clock (seconds since the epoch, possibly skewed), ``at_mono`` its monotonic
-    clock and ``boot_id`` the boot the monotonic clock belongs to, so central can
-    correct skew.
+    ``seq`` is per station, starts at 1 and has no gaps; ``type`` and ``version`` name
+    the payload's model in the catalogue (:mod:`sync.events`); ``at_wall`` is the
+    station's wall clock (seconds since the epoch, possibly skewed), ``at_mono`` its
+    monotonic clock and ``boot_id`` the boot the monotonic clock belongs to, so central
+    can correct skew.
     """
 
     event_id: str
     station: str
     seq: int = Field(ge=1)
     type: str
+    # Absent in messages from stations older than the catalogue: their payloads are v1.
+    version: int = Field(default=1, ge=1)
     at_wall: float
     at_mono: float
     boot_id: str

@@ -39,11 +39,13 @@ from central.orders import (
 )
 from drivers.fakes.scanner import ScriptedScanner
 from drivers.labels import KINDS, render
-from edge.agent import SHIPPED, Agent
+from edge.agent import Agent
 from edge.audit import audit
 from edge.clock import SystemClock
+from edge.factory import build_agent
 from edge.settings import StationSettings
 from edge.store import StationStore
+from sync.events import ShipmentShipped
 from sync.messages import OrdersMessage, WireError, decode, encode
 from sync.order import (
     CODE_MAX,
@@ -149,7 +151,7 @@ def station(tmp_path: Path) -> Iterator[Agent]:
         printer=f"file://{tmp_path / 'printed'}",
         label_size="62",
     )
-    agent = Agent(settings=settings, scanner=ScriptedScanner(scans=[]))
+    agent = build_agent(settings, version="test", scanner=ScriptedScanner(scans=[]))
     try:
         yield agent
     finally:
@@ -166,7 +168,9 @@ def test_an_order_without_sender_or_qty_ships_at_the_bench(station: Agent, tmp_p
     station.store.apply_orders(OrdersMessage(orders=[order], cursor=1))
     outcome = station.handle_scan(order.tracking_no)
     assert outcome.ok, outcome.message
-    assert [e.payload["order_no"] for e in station.store.events(type=SHIPPED)] == [order.order_no]
+    assert [e.payload["order_no"] for e in station.store.events(type=ShipmentShipped.TYPE)] == [
+        order.order_no
+    ]
     assert list((tmp_path / "printed").glob("*.png"))
 
 

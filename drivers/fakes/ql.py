@@ -11,7 +11,7 @@ Both keep every job they received (raw bytes, and pages decoded back to images, 
 as PNG when ``out_dir`` is given) and can be switched into faults at run time:
 ``no_media``, ``cover_open``, ``offline``, ``slow`` (seconds per page), ``media``
 (which roll is loaded, e.g. ``"29"`` for a wrong one), ``errors`` (any error names
-from :data:`drivers.printers.qlstatus.ERROR_BITS`).
+from :data:`drivers.printers.ql.status.ERROR_BITS`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any
 from PIL import Image
 
 from drivers.fakes.control import ControlServer
-from drivers.printers.ql import QLLabel, label_spec
-from drivers.printers.qlstatus import MODEL_CODES, MediaKind, StatusType, build_status_block
+from drivers.printers.ql.raster import QLLabel, label_spec
+from drivers.printers.ql.status import MODEL_CODES, MediaKind, StatusType, build_status_block
 from drivers.printers.snmp import (
     NO_SUCH_OBJECT,
     Counter32,
@@ -524,7 +524,7 @@ class FakeQLUsb:
     """A USB-style QL on a byte stream: a socketpair (``stream``) or a pty (``path``).
 
     ``FakeQLUsb()`` gives :attr:`stream`, a :class:`SocketStream` for
-    :func:`drivers.printers.qlprinter.stream_printer`. ``FakeQLUsb(pty=True)`` gives
+    :func:`drivers.printers.ql.printer.stream_printer`. ``FakeQLUsb(pty=True)`` gives
     :attr:`path`, a raw pseudo-terminal for ``ql+file://PATH`` (the ``/dev/usb/lp0``
     code path). :meth:`unplug` makes the device vanish.
     """

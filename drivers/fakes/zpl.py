@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 from drivers.fakes.control import ControlServer
-from drivers.printers.zpl import decode_graphic_fields
+from drivers.printers.zpl.graphics import decode_graphic_fields
 
 __all__ = ["FakeZplFormat", "FakeZplPrinter"]
 

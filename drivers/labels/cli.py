@@ -54,13 +54,13 @@ DEFAULT_SIZE: Mapping[OutputFormat, str] = {
 
 
 def _ql(pages: Sequence[Image.Image], *, model: str, label: str, dpi: int) -> bytes:
-    from drivers.printers.ql import encode_raster
+    from drivers.printers.ql.raster import encode_raster
 
     return encode_raster(pages, model=model, label=label)
 
 
 def _zpl(pages: Sequence[Image.Image], *, model: str, label: str, dpi: int) -> bytes:
-    from drivers.printers.zpl import image_to_zpl
+    from drivers.printers.zpl.graphics import image_to_zpl
 
     return b"".join(image_to_zpl(page, dpi=dpi) for page in pages)
 
@@ -75,7 +75,7 @@ ENCODERS: Mapping[OutputFormat, Callable[..., bytes]] = {
 def encode_pages(
     pages: Sequence[Image.Image], *, fmt: OutputFormat, model: str, label: str, dpi: int
 ) -> bytes:
-    """Printer bytes for rendered pages: Brother raster (drivers.printers.ql) or ZPL ^GF."""
+    """Printer bytes for rendered pages: Brother QL raster or ZPL ^GF graphic fields."""
     if fmt not in ENCODERS:
         raise ValueError(f"{fmt.value} output is an image per page, not printer bytes")
     return ENCODERS[fmt](pages, model=model, label=label, dpi=dpi)

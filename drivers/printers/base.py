@@ -1,8 +1,11 @@
 """The printer primitive: a printer takes a rendered job and returns a status.
 
-Every transport module implements :class:`Printer`. A job carries an id; a job id that
-was already printed successfully is not printed again unless ``reprint=True``, so a
-retry after a timeout never produces a second label.
+Every printer implements :class:`Printer`. A job carries an id; a job id that was
+already printed successfully is not printed again unless ``reprint=True``, so a retry
+after a timeout never produces a second label. :class:`ManagedPrinter` is the base of
+the printers packline ships (Brother QL, ZPL, file): it keeps that promise with the
+job ledger and adds the label stock estimate, so a printer only reads its status and
+sends a job (returning a :class:`SendOutcome`).
 """
 
 from __future__ import annotations
@@ -10,16 +13,23 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image
 
+from drivers.errors import NoMedia, PrinterError
+from drivers.printers.ledger import JobLedger, LabelStock, LedgerEntry, stock_and_ledger
+
 __all__ = [
+    "ManagedPrinter",
     "PrintJob",
     "PrintResult",
     "Printer",
     "PrinterState",
     "PrinterStatus",
+    "SendOutcome",
 ]
 
 
@@ -116,3 +126,105 @@ class Printer(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SendOutcome:
+    """How sending one job went, as the transport saw it (before ledger bookkeeping).
+
+    ``verified`` is True when the printer confirmed the job; ``labels`` is how many
+    labels came out (for the stock estimate), each ``label_length_mm`` long when known.
+    """
+
+    verified: bool
+    detail: str
+    labels: int
+    label_length_mm: float | None = None
+    status: PrinterStatus | None = None
+
+
+class ManagedPrinter(Printer):
+    """A :class:`Printer` with the ledger and the label stock wired in.
+
+    Subclasses implement :meth:`_read_status` and :meth:`_send`; this class makes
+    retries idempotent, serialises jobs, and adds ``labels_left`` to every status.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        ledger_path: Path | None = None,
+        roll_labels: int | None = None,
+        roll_length_mm: float | None = None,
+    ) -> None:
+        self.url = url
+        ledger, stock = stock_and_ledger(
+            ledger_path=ledger_path, roll_labels=roll_labels, roll_length_mm=roll_length_mm
+        )
+        #: Job ids sent and finished: a retry of one of them prints nothing.
+        self.ledger: JobLedger = ledger
+        #: The estimate of labels left on the roll.
+        self.stock: LabelStock = stock
+        self._job_lock = threading.Lock()
+
+    @abc.abstractmethod
+    def _read_status(self) -> PrinterStatus:
+        """Read the printer's state now (without the stock estimate)."""
+
+    @abc.abstractmethod
+    def _send(self, job: PrintJob) -> SendOutcome:
+        """Check status, send ``job`` and confirm it; raise a ``PrinterError`` on faults."""
+
+    def _already_printed(self, job_id: str) -> LedgerEntry | None:
+        """The ledger entry for ``job_id``; file printers also look at their files."""
+        return self.ledger.get(job_id)
+
+    def _with_stock(self, status: PrinterStatus) -> PrinterStatus:
+        self.stock.observe(
+            media_out=status.state is PrinterState.NO_MEDIA,
+            ready=status.state is PrinterState.READY,
+        )
+        return dataclasses.replace(status, labels_left=self.stock.labels_left())
+
+    def status(self) -> PrinterStatus:
+        """Read the printer's state now, with the label stock estimate."""
+        return self._with_stock(self._read_status())
+
+    def print(self, job: PrintJob) -> PrintResult:
+        """Print ``job`` once: a job id already printed returns ``duplicate=True``."""
+        with self._job_lock:
+            if not job.reprint:
+                entry = self._already_printed(job.job_id)
+                if entry is not None:
+                    return PrintResult(
+                        job_id=job.job_id,
+                        verified=entry.verified,
+                        duplicate=True,
+                        detail="already printed; not sent again (ask for a reprint)",
+                    )
+            try:
+                outcome = self._send(job)
+            except PrinterError as exc:
+                # Let the stock see a no-media fault so a fresh roll is noticed later.
+                if isinstance(exc, NoMedia):
+                    self.stock.observe(media_out=True, ready=False)
+                raise
+            self.ledger.record(
+                LedgerEntry(
+                    job_id=job.job_id,
+                    verified=outcome.verified,
+                    labels=outcome.labels,
+                    detail=outcome.detail,
+                )
+            )
+            self.stock.consume(labels=outcome.labels, length_mm=outcome.label_length_mm)
+            status = outcome.status
+            if status is not None:
+                status = dataclasses.replace(status, labels_left=self.stock.labels_left())
+            return PrintResult(
+                job_id=job.job_id,
+                verified=outcome.verified,
+                status=status,
+                detail=outcome.detail,
+            )

@@ -50,9 +50,9 @@ def status(url: str = typer.Argument(..., help="Printer URL, e.g. ql+tcp://10.0.
 
 
 def _test_size(printer: Printer) -> tuple[int, int]:
-    from drivers.printers.ql import QL_DPI
-    from drivers.printers.qlprinter import QLPrinterBase
-    from drivers.printers.zplprinter import ZplPrinter
+    from drivers.printers.ql.printer import QLPrinterBase
+    from drivers.printers.ql.raster import QL_DPI
+    from drivers.printers.zpl.printer import ZplPrinter
 
     if isinstance(printer, QLPrinterBase):
         width, length = printer.label.printable_dots

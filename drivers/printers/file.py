@@ -28,8 +28,14 @@ from pathlib import Path
 from PIL import Image
 
 from drivers.errors import BadDeviceURL, PrinterOffline
-from drivers.printers.base import PrinterState, PrinterStatus, PrintJob
-from drivers.printers.ledger import LedgerEntry, ManagedPrinter, Outcome
+from drivers.printers.base import (
+    ManagedPrinter,
+    PrinterState,
+    PrinterStatus,
+    PrintJob,
+    SendOutcome,
+)
+from drivers.printers.ledger import LedgerEntry
 from drivers.printers.url import PrinterURL
 
 __all__ = ["FilePrinter", "job_file_stem", "open_file_printer"]
@@ -104,7 +110,7 @@ class FilePrinter(ManagedPrinter):
             entry = LedgerEntry(job_id=job_id, verified=False, labels=0, detail="found on disk")
         return entry
 
-    def _send(self, job: PrintJob) -> Outcome:
+    def _send(self, job: PrintJob) -> SendOutcome:
         self._ensure_dir()
         stem = job_file_stem(job.job_id)
         images = list(job.images)
@@ -129,7 +135,7 @@ class FilePrinter(ManagedPrinter):
         length_mm = None
         if images:
             length_mm = images[0].height / self.dpi * 25.4
-        return Outcome(
+        return SendOutcome(
             verified=False,
             detail="written, printer cannot confirm",
             labels=max(1, len(images)) * job.copies,
@@ -148,11 +154,11 @@ def open_file_printer(url: PrinterURL) -> FilePrinter:
     if encode == "png":
         encoder = None
     elif encode == "ql":
-        from drivers.printers.ql import encoder_from_url
+        from drivers.printers.ql.raster import encoder_from_url
 
         encoder = encoder_from_url(url)
     elif encode == "zpl":
-        from drivers.printers.zpl import images_to_zpl
+        from drivers.printers.zpl.graphics import images_to_zpl
 
         dpi = url.integer("dpi", 203, minimum=100) or 203
 

@@ -1,4 +1,4 @@
-"""What every printer shares: the job ledger (idempotent retry) and the label stock.
+"""The bookkeeping every printer shares: the job ledger (idempotent retry) and the label stock.
 
 A station retries a job when it is unsure whether it printed (timeout, restart). The
 ledger remembers every job id that was sent and finished, so the retry returns
@@ -9,26 +9,22 @@ restart or power cut; without it the ledger lives in memory.
 The label stock estimate counts what was printed against the configured roll
 (``roll_labels=N`` or ``roll_length_mm=M``) and starts again from a full roll when the
 printer reports that media was taken out and put back.
+
+:class:`~drivers.printers.base.ManagedPrinter` wires both into every printer.
 """
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 import json
 import os
 import threading
 from pathlib import Path
 
-from drivers.errors import NoMedia, PrinterError
-from drivers.printers.base import Printer, PrinterState, PrinterStatus, PrintJob, PrintResult
-
 __all__ = [
     "JobLedger",
     "LabelStock",
     "LedgerEntry",
-    "ManagedPrinter",
-    "Outcome",
     "stock_and_ledger",
 ]
 
@@ -151,12 +147,12 @@ class LabelStock:
                 self.last_label_mm = length_mm
             self._save()
 
-    def observe(self, state: PrinterState) -> None:
-        """Feed a status reading: media out then back in means a fresh roll."""
+    def observe(self, *, media_out: bool, ready: bool) -> None:
+        """Feed a status reading: media out, then ready again, means a fresh roll."""
         with self._lock:
-            if state is PrinterState.NO_MEDIA:
+            if media_out:
                 self._media_was_out = True
-            elif state is PrinterState.READY and self._media_was_out:
+            elif ready and self._media_was_out:
                 self._media_was_out = False
                 self.used_labels = 0
                 self.used_mm = 0.0
@@ -180,97 +176,6 @@ class LabelStock:
         tmp = self._path.with_name(self._path.name + ".tmp")
         tmp.write_text(json.dumps(state), encoding="utf-8")
         os.replace(tmp, self._path)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Outcome:
-    """What a transport reports after sending a job (before ledger bookkeeping)."""
-
-    verified: bool
-    detail: str
-    labels: int
-    label_length_mm: float | None = None
-    status: PrinterStatus | None = None
-
-
-class ManagedPrinter(Printer):
-    """A :class:`Printer` with the ledger and the label stock wired in.
-
-    Subclasses implement :meth:`_read_status` and :meth:`_send`; this class makes
-    retries idempotent, serialises jobs, and adds ``labels_left`` to every status.
-    """
-
-    def __init__(
-        self,
-        *,
-        url: str,
-        ledger_path: Path | None = None,
-        roll_labels: int | None = None,
-        roll_length_mm: float | None = None,
-    ) -> None:
-        self.url = url
-        self.ledger, self.stock = stock_and_ledger(
-            ledger_path=ledger_path, roll_labels=roll_labels, roll_length_mm=roll_length_mm
-        )
-        self._job_lock = threading.Lock()
-
-    @abc.abstractmethod
-    def _read_status(self) -> PrinterStatus:
-        """Read the printer's state now (without the stock estimate)."""
-
-    @abc.abstractmethod
-    def _send(self, job: PrintJob) -> Outcome:
-        """Check status, send ``job`` and confirm it; raise a ``PrinterError`` on faults."""
-
-    def _already_printed(self, job_id: str) -> LedgerEntry | None:
-        """The ledger entry for ``job_id``; file printers also look at their files."""
-        return self.ledger.get(job_id)
-
-    def _with_stock(self, status: PrinterStatus) -> PrinterStatus:
-        self.stock.observe(status.state)
-        return dataclasses.replace(status, labels_left=self.stock.labels_left())
-
-    def status(self) -> PrinterStatus:
-        """Read the printer's state now, with the label stock estimate."""
-        return self._with_stock(self._read_status())
-
-    def print(self, job: PrintJob) -> PrintResult:
-        """Print ``job`` once: a job id already printed returns ``duplicate=True``."""
-        with self._job_lock:
-            if not job.reprint:
-                entry = self._already_printed(job.job_id)
-                if entry is not None:
-                    return PrintResult(
-                        job_id=job.job_id,
-                        verified=entry.verified,
-                        duplicate=True,
-                        detail="already printed; not sent again (ask for a reprint)",
-                    )
-            try:
-                outcome = self._send(job)
-            except PrinterError as exc:
-                # Let the stock see a no-media fault so a fresh roll is noticed later.
-                if isinstance(exc, NoMedia):
-                    self.stock.observe(PrinterState.NO_MEDIA)
-                raise
-            self.ledger.record(
-                LedgerEntry(
-                    job_id=job.job_id,
-                    verified=outcome.verified,
-                    labels=outcome.labels,
-                    detail=outcome.detail,
-                )
-            )
-            self.stock.consume(labels=outcome.labels, length_mm=outcome.label_length_mm)
-            status = outcome.status
-            if status is not None:
-                status = dataclasses.replace(status, labels_left=self.stock.labels_left())
-            return PrintResult(
-                job_id=job.job_id,
-                verified=outcome.verified,
-                status=status,
-                detail=outcome.detail,
-            )
 
 
 def stock_and_ledger(

@@ -150,3 +150,27 @@ def test_status_upsert_and_offline_keeps_last_health(engine: Engine) -> None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(stations).where(stations.c.station == "b1")).one()
     assert (row.online, row.printer, row.site) == (False, "ready", "s")
+
+
+def test_a_payload_that_does_not_fit_its_model_is_stored_not_projected_and_logged_once(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad_shipment = event("b1", 1, parcel_no="two")
+    bad_label = event("b1", 2, type="label.printed", order_no="A", job_id="j1", kind="waybill")
+    unknown = event("b1", 3, type="pallet.wrapped", film_m=12)
+    future = event("b1", 4).model_copy(update={"version": 2})
+    with caplog.at_level(logging.WARNING, logger="central.ingest"):
+        assert store_batch(engine, batch("b1", bad_shipment, bad_label, unknown, future)) == 4
+        # The station did not see the ack and resends: nothing is decoded twice.
+        assert store_batch(engine, batch("b1", bad_shipment, bad_label, unknown, future)) == 4
+    assert count(engine, events) == 4
+    assert shipment_seqs(engine, "b1") == []
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 3, warnings
+    assert "seq 1: shipment.shipped: parcel_no" in warnings[0]
+    assert "seq 2: label.printed: verified: Field required" in warnings[1]
+    assert "seq 4: shipment.shipped: version 2 is not known" in warnings[2]
+    assert all("stored, not projected" in w for w in warnings)
+    with engine.connect() as conn:
+        payload = conn.execute(sa.select(events.c.payload).where(events.c.seq == 1)).scalar_one()
+    assert payload["parcel_no"] == "two"  # stored as it came

@@ -184,7 +184,7 @@ def test_broker_restart_is_survived(tmp_path: Path, own_broker: MosquittoBroker)
     try:
         assert svc.wait_connected(20)
         own_broker.kill()
-        wait_for(lambda: not svc.connected.is_set(), what="central to notice")
+        wait_for(lambda: not svc.session.connected, what="central to notice")
         own_broker.start()
         assert svc.wait_connected(30)
         st = FakeStation(url=own_broker.url, site="restart", name="b1")

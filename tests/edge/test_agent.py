@@ -13,10 +13,13 @@ from drivers.fakes.ql import FakeQLPrinter
 from drivers.fakes.scanner import ScriptedScanner
 from drivers.labels import render
 from drivers.printers.base import PrintJob
-from edge.agent import SCAN_REJECTED, SHIPPED, Agent, Outcome
+from edge.agent import Agent
+from edge.bench import Outcome
+from edge.factory import build_agent
 from edge.settings import StationSettings
 from packline.samples import sample_orders
 from sync.broker import MosquittoBroker
+from sync.events import LabelPrinted, ScanRejected, ShipmentShipped
 from sync.messages import OrdersMessage
 from sync.order import Order
 from tests.e2e import wait_for
@@ -40,14 +43,14 @@ def make_agent(tmp_path: Path, broker: MosquittoBroker, fake: FakeQLPrinter) -> 
         printer=fake.url,
         label_size="62",
     )
-    agent = Agent(settings=settings, scanner=ScriptedScanner(scans=[]))
+    agent = build_agent(settings, version="test", scanner=ScriptedScanner(scans=[]))
     orders = [Order.model_validate(o) for o in sample_orders(3, prefix="QL")]
     agent.store.apply_orders(OrdersMessage(orders=orders, cursor=3))
     return agent
 
 
 def shipped(agent: Agent) -> list[str]:
-    return [e.payload["order_no"] for e in agent.store.events(type=SHIPPED)]
+    return [e.payload["order_no"] for e in agent.store.events(type=ShipmentShipped.TYPE)]
 
 
 def test_printer_fault_stops_the_bench_and_nothing_is_shipped(
@@ -60,7 +63,7 @@ def test_printer_fault_stops_the_bench_and_nothing_is_shipped(
     outcome = agent.handle_scan(order.order_no)
     assert not outcome.ok and outcome.message.startswith("printer:")
     assert shipped(agent) == [] and fake.jobs == []
-    rejected = agent.store.events(type=SCAN_REJECTED)
+    rejected = agent.store.events(type=ScanRejected.TYPE)
     assert rejected[-1].payload["order_no"] == order.order_no
     assert agent.health()["printer"] == "fault"
 
@@ -69,7 +72,7 @@ def test_printer_fault_stops_the_bench_and_nothing_is_shipped(
     assert outcome.ok, outcome.message
     assert shipped(agent) == [order.order_no]
     assert len(fake.jobs) == 1
-    printed = agent.store.events(type="label.printed")[-1].payload
+    printed = agent.store.events(type=LabelPrinted.TYPE)[-1].payload
     assert printed["verified"] is True  # the fake's SNMP page counter confirmed it
     # What the printer received decodes back to the order's tracking number.
     pages = fake.jobs[0].pages
@@ -96,7 +99,7 @@ def test_a_crash_between_print_and_record_never_prints_a_second_label(
     assert outcome.ok, outcome.message
     assert len(fake.jobs) == 1, "the retried job must not print a second label"
     assert shipped(again) == [order.order_no]
-    printed = again.store.events(type="label.printed")[-1].payload
+    printed = again.store.events(type=LabelPrinted.TYPE)[-1].payload
     assert printed["duplicate"] is True
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from edge.agent import LABEL_PRINTED, SCAN_REJECTED, SHIPPED
 from edge.settings import StationSettings
+from sync.events import CATALOGUE
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "station.md").read_text()
 
@@ -17,6 +17,7 @@ def test_settings_table_matches_the_settings_class() -> None:
     assert documented == set(StationSettings.model_fields)
 
 
-def test_every_event_type_is_documented() -> None:
-    for event_type in (SHIPPED, LABEL_PRINTED, SCAN_REJECTED):
-        assert f"| `{event_type}` |" in DOC
+def test_every_event_type_is_named_and_the_catalogue_linked() -> None:
+    assert "(events.md)" in DOC
+    for event_type in CATALOGUE:
+        assert f"`{event_type}`" in DOC

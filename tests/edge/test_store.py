@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from edge.clock import Clock
-from edge.store import StationStore
+from edge.store import MIGRATIONS, StationStore
+from sync.events import BadEventPayload, ScanRejected
 from sync.messages import Event, OrdersMessage
 from sync.order import Order
 
@@ -107,7 +108,7 @@ WRITER = textwrap.dedent(
             (f"O{event.seq}", event.at_wall, event.seq))
     i = 0
     while True:
-        store.record("shipment.shipped", {"order_no": f"O{i}", "pad": "x" * 500}, write=ship)
+        store.record("t.padded", {"order_no": f"O{i}", "pad": "x" * 500}, write=ship)
         i += 1
         if i == 20:
             print("ready", flush=True)
@@ -139,3 +140,39 @@ def test_sigkill_mid_write_leaves_no_half_record(tmp_path: Path, delay: float) -
     assert all(json.dumps(e.payload) for e in events)
     # The store keeps working after the crash.
     assert store.record("t", {}).seq == len(seqs) + 1
+
+
+def test_a_payload_that_does_not_fit_its_type_records_nothing(store: StationStore) -> None:
+    with pytest.raises(BadEventPayload, match="reason"):
+        store.record("scan.rejected", {"text": "X1"})
+    with pytest.raises(BadEventPayload, match="unknown field"):
+        store.record("scan.rejected", {"text": "X1", "reason": "r", "oops": 1})
+    assert store.events() == [] and store.backlog() == 0
+    event = store.record(ScanRejected(text="X1", reason="unknown order X1"))
+    assert (event.seq, event.type, event.version) == (1, "scan.rejected", 1)
+    # The stored payload is the model's, defaults included: what central decodes.
+    assert store.pending()[0].payload == {
+        "text": "X1",
+        "reason": "unknown order X1",
+        "order_no": None,
+    }
+
+
+def test_events_recorded_before_the_catalogue_are_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY)")
+    db.executescript(MIGRATIONS[0][1])
+    db.execute("INSERT INTO _migrations VALUES ('0001_initial')")
+    db.execute(
+        "INSERT INTO events (seq, event_id, type, at_wall, at_mono, boot_id, payload)"
+        " VALUES (1, 'e1', 'scan.rejected', 1.0, 1.0, 'b', '{\"text\": \"x\", \"reason\": \"r\"}')"
+    )
+    db.execute("INSERT INTO outbox (seq) VALUES (1)")
+    db.close()
+    store = StationStore(path, station="old", clock=FixedClock())
+    try:
+        assert [(e.seq, e.version) for e in store.pending()] == [(1, 1)]
+        assert store.record(ScanRejected(text="y", reason="r")).seq == 2
+    finally:
+        store.close()

@@ -13,7 +13,7 @@ import pytest
 from brother_ql.reader import BrotherQLReader
 from PIL import Image
 
-from drivers.printers.zpl import decode_graphic_fields
+from drivers.printers.zpl.graphics import decode_graphic_fields
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "docs" / "examples" / "order.json"

@@ -18,8 +18,8 @@ from brother_ql.reader import BrotherQLReader
 from PIL import Image
 
 from drivers.labels import render, render_waybill
-from drivers.printers.ql import encode_raster
-from drivers.printers.zpl import decode_graphic_fields, image_to_zpl
+from drivers.printers.ql.raster import encode_raster
+from drivers.printers.zpl.graphics import decode_graphic_fields, image_to_zpl
 
 Reader = Callable[[Image.Image], dict[str, str]]
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from drivers.errors import BadDeviceURL, LabelDoesNotFit
 from drivers.fakes.ql import decode_pages
-from drivers.printers.ql import encode_raster, label_spec
-from drivers.printers.zpl import decode_graphic_fields, image_to_zpl
+from drivers.printers.ql.raster import encode_raster, label_spec
+from drivers.printers.zpl.graphics import decode_graphic_fields, image_to_zpl
 
 from .helpers import code128_label
 

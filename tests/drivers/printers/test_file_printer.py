@@ -10,7 +10,7 @@ from PIL import Image
 from drivers.errors import BadDeviceURL
 from drivers.fakes.ql import decode_pages
 from drivers.printers import PrintJob, open_printer
-from drivers.printers.zpl import decode_graphic_fields
+from drivers.printers.zpl.graphics import decode_graphic_fields
 
 IMAGE = Image.new("L", (696, 300), 255)
 

@@ -11,8 +11,8 @@ import pytest
 from drivers.errors import CoverOpen, NoMedia, PrinterOffline
 from drivers.fakes.ql import FakeQLUsb
 from drivers.printers import PrintJob, open_printer
-from drivers.printers.qlprinter import stream_printer
-from drivers.printers.qlstatus import INVALIDATE, STATUS_REQUEST
+from drivers.printers.ql.printer import stream_printer
+from drivers.printers.ql.status import INVALIDATE, STATUS_REQUEST
 
 from .helpers import code128_label
 

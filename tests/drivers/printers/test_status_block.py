@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from drivers.errors import CoverOpen, NoMedia, PrinterBusy, PrinterError, WrongMedia
 from drivers.printers.base import PrinterState
-from drivers.printers.qlstatus import (
+from drivers.printers.ql.status import (
     ERROR_BITS,
     INVALIDATE,
     STATUS_REQUEST,

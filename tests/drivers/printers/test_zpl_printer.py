@@ -8,7 +8,7 @@ import zxingcpp
 from drivers.errors import CoverOpen, NoMedia, PrinterBusy, PrinterOffline
 from drivers.fakes.zpl import FakeZplPrinter
 from drivers.printers import PrinterState, PrintJob, open_printer
-from drivers.printers.zplprinter import HostStatusError, parse_host_status
+from drivers.printers.zpl.status import HostStatusError, parse_host_status
 
 from .helpers import code128_label
 

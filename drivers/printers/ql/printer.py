@@ -21,10 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drivers.errors import BadDeviceURL, PrinterBusy, PrinterError, PrinterOffline
-from drivers.printers.base import PrinterState, PrinterStatus, PrintJob
-from drivers.printers.ledger import ManagedPrinter, Outcome
-from drivers.printers.ql import QL_DPI, encode_raster, label_spec, model_names
-from drivers.printers.qlstatus import (
+from drivers.printers.base import (
+    ManagedPrinter,
+    PrinterState,
+    PrinterStatus,
+    PrintJob,
+    SendOutcome,
+)
+from drivers.printers.ql.raster import QL_DPI, encode_raster, label_spec, model_names
+from drivers.printers.ql.status import (
     INVALIDATE,
     STATUS_REQUEST,
     QLStatus,
@@ -214,7 +219,7 @@ class QLNetworkPrinter(QLPrinterBase):
                 raise PrinterBusy("Printer is still printing another job — wait a moment")
             time.sleep(self.poll_interval)
 
-    def _send(self, job: PrintJob) -> Outcome:
+    def _send(self, job: PrintJob) -> SendOutcome:
         data, pages, length = self._encode(job)
         status, before = self._wait_idle()
         check_ready(status, expected=self.label.size)
@@ -227,7 +232,7 @@ class QLNetworkPrinter(QLPrinterBase):
             stream.close()
         return self._confirm(pages=pages, before=before, length=length)
 
-    def _confirm(self, *, pages: int, before: int | None, length: float | None) -> Outcome:
+    def _confirm(self, *, pages: int, before: int | None, length: float | None) -> SendOutcome:
         deadline = time.monotonic() + self.confirm_timeout
         while True:
             time.sleep(self.poll_interval)
@@ -238,7 +243,7 @@ class QLNetworkPrinter(QLPrinterBase):
             advanced = before is not None and count is not None and count >= before + pages
             if advanced and not status.phase_printing:
                 final = to_printer_status(status, expected=self.label.size, page_count=count)
-                return Outcome(
+                return SendOutcome(
                     verified=True,
                     detail=f"printer confirmed {pages} page(s) (page counter {count})",
                     labels=pages,
@@ -252,7 +257,7 @@ class QLNetworkPrinter(QLPrinterBase):
                     if before is None or count is None
                     else f"page counter {count}, expected {before + pages}"
                 )
-                return Outcome(
+                return SendOutcome(
                     verified=False,
                     detail=f"sent, but not confirmed within {self.confirm_timeout:g} s ({why})",
                     labels=pages,
@@ -322,7 +327,7 @@ class QLStreamPrinter(QLPrinterBase):
     def _read_status(self) -> PrinterStatus:
         return to_printer_status(self._request(), expected=self.label.size)
 
-    def _send(self, job: PrintJob) -> Outcome:
+    def _send(self, job: PrintJob) -> SendOutcome:
         data, pages, length = self._encode(job)
         check_ready(self._request(), expected=self.label.size)
         try:
@@ -341,7 +346,7 @@ class QLStreamPrinter(QLPrinterBase):
                     if last is not None
                     else PrinterStatus(state=PrinterState.BUSY, detail="no answer after the job")
                 )
-                return Outcome(
+                return SendOutcome(
                     verified=False,
                     detail=(
                         f"sent, but only {completed} of {pages} page(s) confirmed within "
@@ -366,7 +371,7 @@ class QLStreamPrinter(QLPrinterBase):
             if block is None:
                 break
             last = block
-        return Outcome(
+        return SendOutcome(
             verified=True,
             detail=f"printer confirmed {pages} page(s) (printing completed)",
             labels=pages,

@@ -1,14 +1,16 @@
-"""The station's outbox pump over a real Mosquitto.
+"""The station's uplink (outbox pump, acks, status) over a real Mosquitto.
 
 The central side is played by the test with a plain paho client, so each rule of the
-pump is seen on the wire: batches in seq order, rows kept until the end-to-end ack,
+uplink is seen on the wire: batches in seq order, rows kept until the end-to-end ack,
 resend when no ack comes, garbled or misaddressed acks ignored, the last will.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -21,11 +23,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.clock import SystemClock
 from edge.store import StationStore
+from edge.uplink import Uplink, station_session
 from sync import topics
 from sync.broker import MosquittoBroker
-from sync.messages import Ack, EventBatch, StationStatus, decode, encode
-from sync.pump import OutboxPump
+from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, decode, encode
+from sync.order import Order
 from tests.e2e import wait_for
+from tests.sync.brokers import AclBroker
 
 pytestmark = pytest.mark.mqtt
 
@@ -55,6 +59,10 @@ class Central:
     def ack(self, payload: bytes) -> None:
         self.client.publish(topics.ack(SITE, self.station), payload, qos=1).wait_for_publish(5)
 
+    def orders(self, message: OrdersMessage) -> None:
+        topic = topics.orders(SITE, self.station)
+        self.client.publish(topic, encode(message), qos=1).wait_for_publish(5)
+
     def next_batch(self) -> EventBatch:
         return self.batches.get(timeout=20)
 
@@ -77,10 +85,11 @@ def central(broker: MosquittoBroker) -> Iterator[Central]:
     c.close()
 
 
-def start_pump(store: StationStore, broker: MosquittoBroker, **kw: float) -> OutboxPump:
-    pump = OutboxPump(outbox=store, site=SITE, station="b1", mqtt_url=broker.url, **kw)  # type: ignore[arg-type]
+def start_pump(store: StationStore, broker: MosquittoBroker, **kw: float) -> Uplink:
+    session = station_session(site=SITE, station="b1", mqtt_url=broker.url)
+    pump = Uplink(session=session, outbox=store, site=SITE, station="b1", **kw)  # type: ignore[arg-type]
     pump.start()
-    assert pump.connected.wait(20)
+    assert pump.session.wait_connected(20)
     return pump
 
 
@@ -149,11 +158,12 @@ STATION = textwrap.dedent(
     from pathlib import Path
     from edge.clock import SystemClock
     from edge.store import StationStore
-    from sync.pump import OutboxPump
+    from edge.uplink import Uplink, station_session
     store = StationStore(Path(sys.argv[1]), station="b1", clock=SystemClock())
-    pump = OutboxPump(outbox=store, site="pump", station="b1", mqtt_url=sys.argv[2])
+    session = station_session(site="pump", station="b1", mqtt_url=sys.argv[2])
+    pump = Uplink(session=session, outbox=store, site="pump", station="b1")
     pump.start()
-    pump.connected.wait(20)
+    pump.session.wait_connected(20)
     print("up", flush=True)
     time.sleep(600)
     """
@@ -182,3 +192,94 @@ def test_a_killed_station_is_marked_offline_by_its_last_will(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_database_error_while_storing_orders_is_logged_once_and_sync_goes_on(
+    store: StationStore,
+    central: Central,
+    broker: MosquittoBroker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store.record("t", {"i": 1})
+    changes: list[int] = []
+    session = station_session(site=SITE, station="b1", mqtt_url=broker.url)
+    pump = Uplink(
+        session=session,
+        outbox=store,
+        site=SITE,
+        station="b1",
+        resend_after=30.0,
+        on_orders=changes.append,
+    )
+    order = Order(order_no="A-1", tracking_no="SF1", carrier="SF Express")
+    with caplog.at_level(logging.INFO):
+        pump.start()
+        try:
+            assert session.wait_connected(20)
+            assert [e.seq for e in central.next_batch().events] == [1]
+            # Another process holds the station's database: storing orders fails
+            # after SQLite's busy timeout with "database is locked".
+            locker = sqlite3.connect(store.path, isolation_level=None)
+            locker.execute("BEGIN IMMEDIATE")
+            try:
+                central.orders(OrdersMessage(orders=[order], cursor=1))
+                wait_for(
+                    lambda: any(r.levelno >= logging.ERROR for r in caplog.records),
+                    what="the failure to be logged",
+                )
+            finally:
+                locker.execute("ROLLBACK")
+                locker.close()
+            # Not treated as handled: nothing stored, the cursor did not move, no
+            # callback, so the status keeps asking central for these orders.
+            assert store.order("A-1") is None and store.orders_cursor() == 0
+            assert changes == []
+            assert session.connected
+
+            # Sync goes on: a later ack is handled...
+            central.ack(encode(Ack(station="b1", seq=1)))
+            wait_for(lambda: store.backlog() == 0, what="the ack to empty the outbox")
+            # ...the orders sent again are stored...
+            central.orders(OrdersMessage(orders=[order], cursor=1))
+            wait_for(lambda: store.order("A-1") is not None, what="the orders stored")
+            assert store.orders_cursor() == 1
+            wait_for(lambda: changes == [1], what="the orders callback")
+            # ...and new events still go out.
+            store.record("t", {"i": 2})
+            pump.notify()
+            assert [e.seq for e in central.next_batch().events] == [2]
+        finally:
+            pump.stop()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    text = errors[0].getMessage()
+    assert errors[0].name == "sync.session"
+    assert topics.orders(SITE, "b1") in text and "database is locked" in text
+    assert "_on_orders" in text and "not handled" in text
+
+
+def test_a_batch_the_broker_refuses_is_not_delivered_and_is_sent_again(
+    tmp_path: Path, store: StationStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The station may publish its status but not its events (a wrong ACL).
+    allowed = "".join(
+        f"topic readwrite {topic}\n"
+        for topic in (topics.status(SITE, "b1"), topics.ack(SITE, "b1"), topics.orders(SITE, "b1"))
+    )
+    broker = AclBroker(workdir=tmp_path / "acl", acl=allowed).start()
+    store.record("t", {})
+    store.record("t", {})
+    try:
+        with caplog.at_level(logging.INFO, logger="sync.session"):
+            pump = start_pump(store, broker, resend_after=0.5)
+            try:
+                wait_for(lambda: pump.session.refused >= 2, what="the batch refused twice")
+                wait_for(lambda: pump.session.delivered >= 1, what="the status delivered")
+                assert store.backlog() == 2  # nothing deleted, nothing lost
+            finally:
+                pump.stop()
+    finally:
+        broker.kill()
+    refusals = [r.getMessage() for r in caplog.records if "did not take" in r.getMessage()]
+    assert len(refusals) == 1, refusals
+    assert topics.events(SITE, "b1") in refusals[0] and "0x87" in refusals[0]

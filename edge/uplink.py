@@ -1,21 +1,19 @@
 """The station's side of sync: outbox pump, end-to-end ack, order inbox, status.
 
-The pump sends unacknowledged events in ``seq`` order, one batch in flight at a time,
-and deletes them from the outbox only when central's ack says they are stored. A batch
-with no ack within ``resend_after`` seconds is sent again (central tolerates
-duplicates), so nothing depends on the broker's or paho's memory.
+The uplink sends unacknowledged events in ``seq`` order, one batch in flight at a
+time, and deletes them from the outbox only when central's ack says they are stored. A
+batch with no ack within ``resend_after`` seconds is sent again (central tolerates
+duplicates), so nothing depends on the broker's or paho's memory. Acks and orders
+arrive as handlers on the station's :class:`~sync.session.MqttSession`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-
-import paho.mqtt.client as mqtt
 
 from sync import topics
 from sync.messages import (
@@ -28,15 +26,15 @@ from sync.messages import (
     decode,
     encode,
 )
-from sync.mqtt import make_client
+from sync.session import Message, MqttSession, SessionState, Will
 
-__all__ = ["Outbox", "OutboxPump"]
+__all__ = ["Outbox", "Uplink", "station_session"]
 
 log = logging.getLogger(__name__)
 
 
 class Outbox(Protocol):
-    """What the pump needs from the station store."""
+    """What the uplink needs from the station store."""
 
     def pending(self, *, after: int = 0, limit: int = 200) -> list[Event]:
         """Unacknowledged events with seq > after, oldest first."""
@@ -54,37 +52,49 @@ class Outbox(Protocol):
         """The highest central order seq held."""
 
 
-class OutboxPump:
-    """Runs the station's MQTT session in background threads.
+def station_session(*, site: str, station: str, mqtt_url: str, version: str = "") -> MqttSession:
+    """The station's MQTT session: a fixed client id, and a last will that marks the
+    station offline on its retained status topic."""
+    offline = StationStatus(station=station, online=False, version=version)
+    return MqttSession(
+        client_id=f"packline-station-{site}-{station}",
+        url=mqtt_url,
+        will=Will(topic=topics.status(site, station), payload=encode(offline)),
+    )
 
-    ``health()`` supplies the printer/scanner part of the station status;
-    ``on_orders`` is called after downlinked orders were stored.
+
+class Uplink:
+    """Drives the station's session: the pump thread, the ack and orders handlers.
+
+    ``health()`` supplies the device part of the station status; ``on_orders`` is
+    called after downlinked orders were stored. :meth:`start` starts the session and
+    :meth:`stop` ends it.
     """
 
     def __init__(
         self,
         *,
+        session: MqttSession,
         outbox: Outbox,
         site: str,
         station: str,
-        mqtt_url: str,
         version: str = "",
-        health: Callable[[], dict[str, Any]] | None = None,
+        health: Callable[[], Mapping[str, Any]] | None = None,
         on_orders: Callable[[int], None] | None = None,
         resend_after: float = 5.0,
         status_every: float = 10.0,
         batch_size: int = 200,
     ) -> None:
+        self.session = session
         self.outbox = outbox
         self.site = site
         self.station = station
         self.version = version
-        self.health = health or (lambda: {})
+        self.health: Callable[[], Mapping[str, Any]] = health or (lambda: {})
         self.on_orders = on_orders
         self.resend_after = resend_after
         self.status_every = status_every
         self.batch_size = batch_size
-        self.connected = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._sent_top = 0
@@ -92,78 +102,52 @@ class OutboxPump:
         self._status_at = 0.0
         self._status_lock = threading.Lock()
         self._last_status: bytes | None = None
-        offline = StationStatus(station=station, online=False, version=version)
-        self.client = make_client(
-            client_id=f"packline-station-{site}-{station}",
-            url=mqtt_url,
-            will=(topics.status(site, station), encode(offline)),
-        )
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self._thread = threading.Thread(target=self._run, name=f"pump-{station}", daemon=True)
+        session.route(topics.ack(site, station), self._on_ack)
+        session.route(topics.orders(site, station), self._on_orders)
+        session.on_connect(self._on_connect)
+        self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
 
-    # -- lifecycle ---------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Connect (in the background) and start pumping."""
-        self.client.loop_start()
+        self.session.start()
         self._thread.start()
 
     def stop(self) -> None:
         """Publish an orderly offline status, disconnect and stop the threads."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=10)
-        if self.connected.is_set():
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        if self.session.connected:
             offline = StationStatus(station=self.station, online=False, version=self.version)
-            info = self.client.publish(
-                topics.status(self.site, self.station), encode(offline), qos=1, retain=True
+            goodbye = self.session.publish(
+                topics.status(self.site, self.station), encode(offline), retain=True
             )
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(timeout=2)
-        self.client.disconnect()
-        self.client.loop_stop()
+            goodbye.wait(timeout=2)
+        self.session.stop()
 
     def notify(self) -> None:
         """Something was recorded or changed: send it now rather than at the next tick."""
         self._wake.set()
 
-    # -- paho callbacks (network thread) ----------------------------------------
+    # -- session handlers (network thread) -----------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
-    ) -> None:
-        if reason.is_failure:
-            log.warning("broker refused the connection: %s", reason)
-            return
-        client.subscribe(topics.ack(self.site, self.station), qos=1)
-        client.subscribe(topics.orders(self.site, self.station), qos=1)
-        log.info("connected to broker; backlog %d", self.outbox.backlog())
+    def _on_connect(self, state: SessionState) -> None:
+        log.info("connected to the broker; backlog %d", self.outbox.backlog())
         # Whatever was in flight may be lost with the old connection: resend it.
         self._sent_top = 0
         self._status_at = 0.0
         self._last_status = None
-        self.connected.set()
         self._wake.set()
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
-    ) -> None:
-        if self.connected.is_set():
-            log.warning("disconnected from broker (%s); working offline", reason)
-        self.connected.clear()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_ack(self, message: Message) -> None:
         try:
-            if msg.topic == topics.ack(self.site, self.station):
-                self._handle_ack(decode(Ack, msg.payload))
-            elif msg.topic == topics.orders(self.site, self.station):
-                self._handle_orders(decode(OrdersMessage, msg.payload))
+            ack = decode(Ack, message.payload)
         except WireError as exc:
-            log.warning("dropped a garbled message on %s: %s", msg.topic, exc)
-
-    def _handle_ack(self, ack: Ack) -> None:
+            log.warning("dropped a garbled ack on %s: %s", message.topic, exc)
+            return
         if ack.station != self.station:
             log.warning("ignored an ack addressed to station %r", ack.station)
             return
@@ -174,21 +158,29 @@ class OutboxPump:
             self._sent_top = 0
         self._wake.set()
 
-    def _handle_orders(self, message: OrdersMessage) -> None:
-        changed = self.outbox.apply_orders(message)
-        log.info("received %d orders (%d new or changed)", len(message.orders), changed)
+    def _on_orders(self, message: Message) -> None:
+        try:
+            orders = decode(OrdersMessage, message.payload)
+        except WireError as exc:
+            log.warning("dropped garbled orders on %s: %s", message.topic, exc)
+            return
+        # If this raises (a locked or full disk), the session logs it and nothing
+        # below runs: the cursor did not move, so the status keeps asking central
+        # for these orders and they come again.
+        changed = self.outbox.apply_orders(orders)
+        log.info("received %d orders (%d new or changed)", len(orders.orders), changed)
         if self.on_orders is not None:
             self.on_orders(changed)
         self._status_at = 0.0
         self._wake.set()
 
-    # -- pump thread -------------------------------------------------------------
+    # -- pump thread -------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(timeout=min(1.0, self.resend_after))
             self._wake.clear()
-            if self._stop.is_set() or not self.connected.is_set():
+            if self._stop.is_set() or not self.session.connected:
                 continue
             try:
                 self._send_batch()
@@ -208,7 +200,9 @@ class OutboxPump:
         if self._sent_top:
             log.info("no ack within %.0fs; resending from seq %d", self.resend_after, events[0].seq)
         batch = EventBatch(station=self.station, events=events)
-        self.client.publish(topics.events(self.site, self.station), encode(batch), qos=1)
+        # A batch the broker refuses (its PUBACK says so, and the session logs it) is
+        # like one lost: no ack comes, and it is sent again after resend_after.
+        self.session.publish(topics.events(self.site, self.station), encode(batch))
         self._sent_top = events[-1].seq
         self._sent_at = now
 
@@ -233,6 +227,4 @@ class OutboxPump:
                 return
             self._last_status = body
             self._status_at = now
-        self.client.publish(
-            topics.status(self.site, self.station), encode(status), qos=1, retain=True
-        )
+        self.session.publish(topics.status(self.site, self.station), encode(status), retain=True)

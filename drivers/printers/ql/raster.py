@@ -1,7 +1,7 @@
 """Brother QL: raster encoding (brother-ql-next) and the label sizes it knows.
 
 :func:`encode_raster` is what the label renderer calls; the printers reached by URL
-(``ql+tcp``, ``ql+usb``, ``ql+file``) live in :mod:`drivers.printers.qlprinter`.
+(``ql+tcp``, ``ql+usb``, ``ql+file``) live in :mod:`drivers.printers.ql.printer`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :func:`image_to_zpl` is what the label renderer calls for ZPL printers; raw ZPL (a
 carrier's ready-made waybill) is passed through by the printer unchanged. The
 printers reached by URL (``zpl+tcp``, ``zpl+serial``) live in
-:mod:`drivers.printers.zplprinter`.
+:mod:`drivers.printers.zpl.printer`.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ __all__ = [
     "MEDIA_TYPES",
     "MODEL_CODES",
     "NOTIFICATIONS",
+    "READINESS_STATES",
     "STATUS_BLOCK_LEN",
     "STATUS_REQUEST",
     "STATUS_TYPES",
@@ -301,6 +302,15 @@ def split_status_blocks(buffer: bytearray) -> list[QLStatus]:
         blocks.append(parse_status(chunk))
 
 
+#: The state of a reading with no error bit that is still not ready (no roll, the wrong
+#: roll, a job still printing), by the error :func:`check_ready` raised for it.
+READINESS_STATES: tuple[tuple[type[PrinterError], PrinterState], ...] = (
+    (NoMedia, PrinterState.NO_MEDIA),
+    (WrongMedia, PrinterState.WRONG_MEDIA),
+    (PrinterBusy, PrinterState.BUSY),
+)
+
+
 def _label_words(width_mm: int, length_mm: int) -> str:
     return f"{width_mm}x{length_mm} mm" if length_mm else f"{width_mm} mm"
 
@@ -337,15 +347,12 @@ def to_printer_status(
         state, words = PrinterState.READY, "ready"
     except PrinterError as exc:
         words = str(exc)
-        state = PrinterState.ERROR
         if status.errors:
             state = status.errors[0].state
-        elif isinstance(exc, NoMedia):
-            state = PrinterState.NO_MEDIA
-        elif isinstance(exc, WrongMedia):
-            state = PrinterState.WRONG_MEDIA
-        elif isinstance(exc, PrinterBusy):
-            state = PrinterState.BUSY
+        else:
+            state = next(
+                (s for error, s in READINESS_STATES if isinstance(exc, error)), PrinterState.ERROR
+            )
     error_names = ", ".join(e.name for e in status.errors)
     detail = words + (f" ({error_names})" if error_names else "") + f"; {status.media_words}"
     return PrinterStatus(
