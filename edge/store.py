@@ -20,7 +20,8 @@ from typing import Any, overload
 from edge.clock import Clock
 from sync.errors import UserError
 from sync.events import EventPayload, model_for, validate_payload
-from sync.messages import Event, Order, OrdersMessage, new_event_id
+from sync.messages import Event, OrdersMessage, new_event_id
+from sync.order import Order
 
 __all__ = ["MIGRATIONS", "Fact", "Shipment", "StationStore", "StoreUnusable", "Writer"]
 

@@ -89,4 +89,6 @@ def import_orders(
         raise UserError(f"nothing imported from {file}: database error: {reason}") from None
     finally:
         engine.dispose()
+    for warning in result.warnings():
+        typer.echo(f"{file}: {warning}", err=True)
     typer.echo(f"{file}: {result.summary()}; database {shown_db_url(settings.db_url)}")

@@ -18,11 +18,11 @@ import typer
 from PIL import Image
 
 from drivers.labels.documents import Document, load_document
-from drivers.labels.order import LabelOrder
 from drivers.labels.render import render
 from drivers.labels.sizes import LABEL_SIZES, QL_DPI, label_size
 from packline.commands import command_group
 from sync.errors import UserError
+from sync.order import InvalidOrder, Order, validate_order
 
 __all__ = ["LabelInputError", "LabelKind", "OutputFormat", "app", "encode_pages"]
 
@@ -91,7 +91,7 @@ def encode_pages(
     return ENCODERS[fmt](pages, model=model, label=label, dpi=dpi)
 
 
-def _read_order(path: Path) -> LabelOrder:
+def _read_order(path: Path) -> Order:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -99,8 +99,8 @@ def _read_order(path: Path) -> LabelOrder:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LabelInputError(f"order file {path} is not valid JSON: {exc}") from None
     try:
-        return LabelOrder.from_dict(data)
-    except ValueError as exc:
+        return validate_order(data)
+    except InvalidOrder as exc:
         raise LabelInputError(f"order file {path}: {exc}") from None
 
 

@@ -20,7 +20,8 @@ from edge.settings import StationSettings
 from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
 from sync.events import LabelPrinted, ScanRejected, ShipmentShipped
-from sync.messages import Order, OrdersMessage
+from sync.messages import OrdersMessage
+from sync.order import Order
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt

@@ -26,7 +26,8 @@ from edge.store import StationStore
 from edge.uplink import Uplink, station_session
 from packline.devbroker import MosquittoBroker
 from sync import topics
-from sync.messages import Ack, EventBatch, Order, OrdersMessage, StationStatus, decode, encode
+from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, decode, encode
+from sync.order import Order
 from tests.support.brokers import AclBroker
 from tests.support.waiting import wait_for
 
