@@ -18,9 +18,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from drivers.labels import LabelOrder, render_waybill
+from drivers.labels import render_waybill
 from drivers.printers.ql.raster import encode_raster
 from drivers.printers.zpl.graphics import image_to_zpl
+from sync.order import Order
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "order.json"
 QL_820NWB_PRINT_S = 0.55
@@ -36,7 +37,7 @@ STREETS = [
 ]
 
 
-def orders(count: int, *, first: int = 0) -> list[LabelOrder]:
+def orders(count: int, *, first: int = 0) -> list[Order]:
     """``count`` distinct waybills: other tracking and order numbers, names, addresses.
 
     Each case gets its own numbers (``first``) so that no barcode encoding is reused
@@ -50,11 +51,11 @@ def orders(count: int, *, first: int = 0) -> list[LabelOrder]:
         data["tracking_no"] = f"SF14{(1_000_000_007 * (i + 1)) % 10**11:011d}"
         data["recipient"]["name"] = SURNAMES[i % len(SURNAMES)] + "小明"[: 1 + i % 2]
         data["recipient"]["address"] = STREETS[i % len(STREETS)] + f" {i % 30 + 1} 栋 {i:04d} 室"
-        out.append(LabelOrder.from_dict(data))
+        out.append(Order.model_validate(data))
     return out
 
 
-def measure(job: Callable[[LabelOrder], bytes], items: list[LabelOrder]) -> list[float]:
+def measure(job: Callable[[Order], bytes], items: list[Order]) -> list[float]:
     """Seconds per item, after :data:`WARM_UP` unmeasured runs on other orders."""
     for order in items[:WARM_UP]:
         job(order)
@@ -66,19 +67,19 @@ def measure(job: Callable[[LabelOrder], bytes], items: list[LabelOrder]) -> list
     return times
 
 
-def ql_62(order: LabelOrder) -> bytes:
+def ql_62(order: Order) -> bytes:
     """Waybill on a 62 mm roll, as QL-820NWB raster."""
     image = render_waybill(order, size="62", dpi=300, printed_at=PRINTED_AT)
     return encode_raster([image], model="QL-820NWB", label="62")
 
 
-def zpl_100x180(order: LabelOrder) -> bytes:
+def zpl_100x180(order: Order) -> bytes:
     """Waybill on a 100 x 180 mm e-waybill, as ZPL for a 203 dpi printer."""
     image = render_waybill(order, size="100x180", dpi=203, printed_at=PRINTED_AT)
     return image_to_zpl(image, dpi=203)
 
 
-def render_only(order: LabelOrder) -> bytes:
+def render_only(order: Order) -> bytes:
     """Rendering alone (62 mm, 300 dpi), to see where the time goes."""
     return render_waybill(order, size="62", dpi=300, printed_at=PRINTED_AT).tobytes()
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from sync import topics
+from sync.errors import UserError
 from sync.mqtt import parse_mqtt_url
 
 __all__ = [
@@ -59,7 +60,7 @@ STATION_RIGHTS: tuple[tuple[str, Callable[[str, str], str]], ...] = (
 PASSWORD_BYTES = 24  # 192 random bits, 32 URL-safe characters
 
 
-class BrokerConfigError(ValueError):
+class BrokerConfigError(UserError, ValueError):
     """What was asked cannot be written (a bad name, a missing file); ``str()`` is one
     line naming the problem."""
 

@@ -19,6 +19,8 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from sync.errors import UserError
+
 __all__ = [
     "READ_ONLY",
     "DatabaseUnavailable",
@@ -45,7 +47,7 @@ READ_ONLY: dict[str, Any] = {"packline_read_only": True}
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(UserError, RuntimeError):
     """The database cannot be opened or migrated; ``str()`` says why, on one line."""
 
 
@@ -169,8 +171,12 @@ orders = sa.Table(
     sa.Column("shop", sa.String(64), nullable=False, default=""),
     sa.Column("order_type", sa.String(32), nullable=False, default="normal"),
     sa.Column("status", sa.String(32), nullable=False, default="ready"),
-    # The whole order as sync.messages.Order JSON (without revision).
+    # The whole order as sync.order.Order JSON (without revision).
     sa.Column("body", sa.JSON, nullable=False),
+    # Why the bench would refuse the order now (sync.order.packing_blockers), in the
+    # packer's words; ``blocked`` is true when there is any, for an indexed lookup.
+    sa.Column("blocked", sa.Boolean, nullable=False, default=False, index=True),
+    sa.Column("blocked_reasons", sa.JSON, nullable=False, default=list),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -1,43 +1,34 @@
-"""The running central service: MQTT ingest, acks, the orders downlink, and the page.
+"""The MQTT side of central: ingest, acks and the orders downlink.
 
 Threads, and why: the MQTT session's network thread runs ingest and status, handlers
 on the session (store, commit, then ack — in that order, so an ack always names
 committed events); one downlink thread polls the database for new orders (an import
 from another process must reach the stations within about a second) and publishes
-them; uvicorn serves the web app on the main thread, which also owns the signal
-handlers.
+them. The process around it (start-up checks, the web page, signals) is
+:mod:`packline.serve`.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import signal
-import socket
 import threading
 import time
-from types import FrameType
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from central.db import READ_ONLY, open_db, stations
+from central.db import READ_ONLY, stations
 from central.ingest import BatchRejected, StatusUpdate, record_status, store_batch
 from central.orders import current_order_seq, orders_after
-from central.settings import CentralSettings
 from sync import topics
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireError, decode, encode
-from sync.mqtt import parse_mqtt_url
 from sync.session import Message, MqttSession, SessionState
 
-__all__ = ["CentralService", "StartupError", "serve"]
+__all__ = ["CentralService"]
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(RuntimeError):
-    """Central cannot start (broker unreachable, port taken); ``str()`` says why."""
 
 
 class CentralService:
@@ -267,85 +258,3 @@ def _decode_for(
         )
         return None
     return message
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family = infos[0][0]
-        sock = socket.create_server((host, port), family=family)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise StartupError(f"cannot listen on http://{host}:{port}: {reason}") from None
-    return sock
-
-
-def _check_broker(url: str) -> None:
-    try:
-        broker = parse_mqtt_url(url)
-    except ValueError as exc:
-        raise StartupError(str(exc)) from None
-    try:
-        with socket.create_connection((broker.host, broker.port), timeout=5):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise StartupError(f"cannot reach the MQTT broker at {broker}: {reason}") from None
-
-
-def serve(settings: CentralSettings) -> None:
-    """Run central until SIGINT or SIGTERM: ingest, downlink and the web page.
-
-    Raises :class:`StartupError` or :class:`central.db.DatabaseUnavailable` when the
-    broker, the database or the HTTP port is not usable at start. A broker that goes
-    away later is reconnected to while the page keeps being served.
-    """
-    import uvicorn
-
-    from web.app import create_app
-
-    stop_requested: list[int] = []
-    server: uvicorn.Server | None = None
-
-    def on_signal(sig: int, _frame: FrameType | None) -> None:
-        # Before uvicorn runs, and again after it restores these handlers and replays
-        # the signal it caught: note it and let the code below end cleanly.
-        stop_requested.append(sig)
-        if server is not None:
-            server.should_exit = True
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        _check_broker(settings.mqtt_url)
-        engine = open_db(settings.db_url)
-        service = CentralService(engine=engine, mqtt_url=settings.mqtt_url, site=settings.site)
-        sock: socket.socket | None = None
-        try:
-            sock = _listen(settings.http_host, settings.http_port)
-            service.start()
-            if not service.wait_connected(10):
-                reason = service.last_connect_error or "no answer within 10 s"
-                broker = parse_mqtt_url(settings.mqtt_url)  # str() hides the password
-                raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
-            host, port = sock.getsockname()[:2]
-            log.info("status page on http://%s:%s/", host, port)
-            app = create_app(engine=engine, settings=settings)
-            config = uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=3,
-                lifespan="off",
-            )
-            server = uvicorn.Server(config)
-            if not stop_requested:
-                server.run(sockets=[sock])
-        finally:
-            service.stop()
-            engine.dispose()
-            if sock is not None:
-                sock.close()
-        log.info("central stopped")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Self
 
+import sqlalchemy as sa
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
 
-__all__ = ["CentralSettings"]
+__all__ = ["CentralSettings", "default_db_path", "shown_db_url"]
+
+
+def default_db_path() -> Path:
+    """Where central's SQLite file lives when no ``db_url`` is set.
+
+    ``$XDG_DATA_HOME/packline/central.db``, or ``~/.local/share/packline/central.db``
+    when that variable is unset or not absolute (the XDG base directory rules): one
+    place per user, whatever folder a command runs in, so ``import-orders`` and
+    ``serve`` always meet in the same database.
+    """
+    base = os.environ.get("XDG_DATA_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
+    return root / "packline" / "central.db"
+
+
+def _default_db_url() -> str:
+    return f"sqlite:///{default_db_path()}"
+
+
+def shown_db_url(url: str) -> str:
+    """``url`` as it may be shown or logged: the password replaced by ``***``."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url  # not a URL at all; opening it fails with its own message
 
 
 class CentralSettings(BaseSettings):
@@ -23,7 +51,7 @@ class CentralSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PACKLINE_", extra="forbid")
 
     db_url: str = Field(
-        default="sqlite:///./var/central.db",
+        default_factory=_default_db_url,
         description="sqlite:///PATH or postgresql+psycopg://user@host:5432/db",
     )
     mqtt_url: str = Field(
@@ -32,9 +60,17 @@ class CentralSettings(BaseSettings):
     mqtt_url_file: Path | None = Field(
         default=None, description="a file holding the broker URL (docs/broker.md)"
     )
-    site: str = Field(default="demo", min_length=1, pattern=r"^[^/+#\s]+$")
+    site: str = Field(default="demo", min_length=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("site")
+    @classmethod
+    def _site(cls, value: str) -> str:
+        # The site is a level of every MQTT topic: no wildcards, separators or spaces.
+        if re.search(r"[/+#\s]", value):
+            raise ValueError(f"must not contain '/', '+', '#' or spaces, not {value!r}")
+        return value
 
     @field_validator("mqtt_url")
     @classmethod

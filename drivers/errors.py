@@ -7,6 +7,8 @@ Library errors (``OSError`` from a socket, ``serial.SerialException``,
 
 from __future__ import annotations
 
+from sync.errors import UserError
+
 __all__ = [
     "BadDeviceURL",
     "CoverOpen",
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-class DriverError(Exception):
+class DriverError(UserError):
     """Base of every error raised by :mod:`drivers`; ``str()`` is a message for a person."""
 
 

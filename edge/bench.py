@@ -21,7 +21,8 @@ from edge.clock import Clock
 from edge.health import DeviceHealth
 from edge.store import Fact, StationStore
 from sync.events import LabelPrinted, ScanRejected, ShipmentShipped
-from sync.messages import Event, Order
+from sync.messages import Event
+from sync.order import Order
 
 __all__ = ["Bench", "Outcome", "unreadable"]
 
@@ -114,7 +115,7 @@ class Bench:
     def _print_waybill(self, order: Order, parcel_no: int) -> PrintResult:
         image = render(
             "waybill",
-            order.model_dump(),
+            order,
             size=self.label_size,
             dpi=self.label_dpi,
             parcel=(parcel_no, order.parcels) if order.parcels > 1 else None,

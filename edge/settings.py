@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from drivers.labels.sizes import label_size
 from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
 
-__all__ = ["StationSettings"]
+__all__ = ["NAME", "StationSettings"]
+
+NAME = re.compile(r"[A-Za-z0-9_.-]+")
+"""What a station or site name may be made of."""
 
 
 class StationSettings(BaseSettings):
@@ -29,8 +34,8 @@ class StationSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PACKLINE_", extra="ignore")
 
-    station: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    site: str = Field(default="demo", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    station: str = Field(min_length=1)
+    site: str = Field(default="demo", min_length=1)
     data_dir: Path = Path("/var/lib/packline")
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_url_file: Path | None = None
@@ -41,6 +46,20 @@ class StationSettings(BaseSettings):
     operator: str = ""
     resend_after: float = Field(default=5.0, gt=0)
     health_interval: float = Field(default=15.0, gt=0)
+
+    @field_validator("station", "site")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # Both are parts of MQTT topics and of file names.
+        if not NAME.fullmatch(value):
+            raise ValueError(f"use only letters, digits, '_', '.' and '-', not {value!r}")
+        return value
+
+    @field_validator("label_size")
+    @classmethod
+    def _label_size(cls, value: str) -> str:
+        label_size(value)  # its error names the known sizes
+        return value
 
     @field_validator("mqtt_url")
     @classmethod

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any, overload
 
 from edge.clock import Clock
+from sync.errors import UserError
 from sync.events import EventPayload, model_for, validate_payload
-from sync.messages import Event, Order, OrdersMessage, new_event_id
+from sync.messages import Event, OrdersMessage, new_event_id
+from sync.order import Order
 
-__all__ = ["MIGRATIONS", "Fact", "Shipment", "StationStore", "Writer"]
+__all__ = ["MIGRATIONS", "Fact", "Shipment", "StationStore", "StoreUnusable", "Writer"]
 
 Writer = Callable[[sqlite3.Connection, Event], None]
 
@@ -96,6 +98,11 @@ class Shipment:
         self.shipped_at: float = row["shipped_at"]
 
 
+class StoreUnusable(UserError):
+    """The station store cannot be opened: its folder cannot be made, or the file is
+    not a usable SQLite database. ``str()`` says which and what to do."""
+
+
 class StationStore:
     """The durable state of one station. Thread-safe: one connection behind a lock."""
 
@@ -103,15 +110,41 @@ class StationStore:
         self.path = path
         self.station = station
         self.clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnusable(
+                f"cannot create the station's data folder {path.parent}: "
+                f"{exc.strerror or exc}; set data_dir to a folder this user can write to"
+            ) from None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: sqlite3.Error) -> StoreUnusable:
+        # Never delete or rebuild the file here: it may hold events central lacks.
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+            return StoreUnusable(
+                f"the station store {self.path} is damaged ({exc}): move it aside, keeping "
+                "it (it may hold records central has not received), then restore it from a "
+                "backup or start with an empty one"
+            )
+        return StoreUnusable(
+            f"cannot open the station store {self.path}: {exc}; check that data_dir is "
+            "writable by this user"
+        )
 
     # -- plumbing ---------------------------------------------------------------
 

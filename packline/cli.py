@@ -1,7 +1,7 @@
 """The ``packline`` command: mounts each package's own command group.
 
 Errors a person can cause end with one line on stderr and exit code 2, never a
-traceback: :class:`packline.errors.UserError` and every :class:`drivers.DriverError`.
+traceback: :class:`sync.errors.UserError`, the base of every library's person-facing error.
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ import sys
 
 import typer
 
-from drivers.errors import DriverError
 from packline import __version__
-from packline.errors import UserError
+from packline.commands import command_group
+from sync.errors import UserError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+app = command_group(
     name="packline",
     help="Packing-bench edge agent and central deadline service.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -41,12 +40,12 @@ def _root(
 
 
 def _mount() -> None:
-    from central.cli import app as central_app
-    from drivers.labels.cli import app as label_app
-    from drivers.printers.cli import app as printer_app
-    from drivers.scanners.cli import app as scanner_app
-    from edge.cli import app as edge_app
     from packline.commands.broker import app as broker_app
+    from packline.commands.central import app as central_app
+    from packline.commands.edge import app as edge_app
+    from packline.commands.label import app as label_app
+    from packline.commands.printer import app as printer_app
+    from packline.commands.scanner import app as scanner_app
     from packline.demo import demo
 
     app.add_typer(edge_app, name="edge", help="Run a packing station (edge agent).")
@@ -62,28 +61,34 @@ _mount()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
-    try:
-        # Without standalone mode click returns a command's exit code instead of exiting.
-        code = app(args=argv, prog_name="packline", standalone_mode=False)
-    except (UserError, DriverError) as exc:
-        print(f"packline: error: {exc}", file=sys.stderr)
-        return 2
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.Abort:
-        print("packline: aborted", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
+    """Entry point of the console script; returns the exit code.
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
-    return code if isinstance(code, int) else 0
+    click runs in its standalone mode, so a usage mistake (unknown command, missing
+    argument, bad option value) prints click's usage message on stderr and exits 2,
+    and a command's own exit code (``raise typer.Exit(1)``) passes through.
+    """
+    try:
+        app(args=argv, prog_name="packline")
+    except SystemExit as exc:
+        return _exit_code(exc.code)
+    except UserError as exc:
+        print(f"packline: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before click's own handling starts (slow imports)
+        return 130
+    return 0  # pragma: no cover - standalone mode always ends in SystemExit
+
+
+def _exit_code(code: str | int | None) -> int:
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(f"packline: error: {code}", file=sys.stderr)  # sys.exit("message")
+    return 1
+
+
+def _one_line(message: str) -> str:
+    # A person reads one line; library messages may quote multi-line text.
+    return " ".join(message.split()) or "unknown error"
 
 
 if __name__ == "__main__":  # pragma: no cover

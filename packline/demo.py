@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,11 +23,11 @@ from pathlib import Path
 
 import typer
 
-from packline.errors import UserError
+from packline.devbroker import MosquittoBroker, stop_process
 from packline.logs import setup_logging
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker, stop_process
-from sync.mqtt import hide_password
+from sync.errors import UserError
+from sync.mqtt import hide_password, parse_mqtt_url
 
 __all__ = ["demo"]
 
@@ -93,20 +94,50 @@ def _wait_http(url: str, *, proc: subprocess.Popen[bytes], timeout: float) -> No
     raise UserError(f"central did not answer on {url} within {timeout:.0f}s")
 
 
+def _check_port_free(port: int) -> None:
+    # Central would find out only after the broker and the import: say it first.
+    try:
+        with socket.create_server(("127.0.0.1", port)):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve the status page on 127.0.0.1:{port}: "
+            f"{os.strerror(exc.errno) if exc.errno else exc}; choose another --http-port"
+        ) from None
+
+
 def demo(
-    http_port: int = typer.Option(8080, help="Port of the web status page."),
-    mqtt_port: int | None = typer.Option(None, help="Port for the demo's own broker."),
-    mqtt_url: str | None = typer.Option(None, help="Use this broker instead of starting one."),
+    http_port: int = typer.Option(8080, min=1, max=65535, help="Port of the web status page."),
+    mqtt_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Port for the demo's own broker (default: a free one)."
+    ),
+    mqtt_url: str | None = typer.Option(
+        None, metavar="URL", help="Use this broker instead of starting one."
+    ),
     stations: int = typer.Option(3, min=1, max=20, help="How many simulated stations."),
     orders: int = typer.Option(600, min=1, help="How many sample orders to import."),
     interval: float = typer.Option(3.0, min=0.05, help="Seconds between scans per station."),
-    workdir: Path | None = typer.Option(None, help="Where state goes (default: a temp dir)."),
+    workdir: Path | None = typer.Option(
+        None, metavar="DIR", help="Where state goes (default: a temp dir)."
+    ),
     duration: float | None = typer.Option(None, help="Stop after this many seconds."),
 ) -> None:
     """Run broker, central, web page and simulated stations until Ctrl-C."""
+    if mqtt_url is not None:
+        try:
+            parse_mqtt_url(mqtt_url)
+        except ValueError as exc:
+            raise UserError(f"--mqtt-url: {exc}") from None
+    _check_port_free(http_port)
     setup_logging()
     root = workdir or Path(tempfile.mkdtemp(prefix="packline-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create the demo's folder {root}: {exc.strerror or exc}; "
+            "give --workdir a folder this user can write to"
+        ) from None
     site = "demo"
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

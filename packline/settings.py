@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from packline.errors import UserError
+from sync.errors import UserError
 
 __all__ = ["load_settings"]
 
@@ -36,6 +36,10 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
             tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"config file not found: {path}") from None
+        except IsADirectoryError:
+            raise UserError(f"config file {path} is a folder: give the TOML file in it") from None
+        except OSError as exc:
+            raise UserError(f"cannot read config file {path}: {exc.strerror or exc}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UserError(f"config file {path} is not valid TOML: {exc}") from None
 
@@ -60,7 +64,14 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "missing":
+            env = f"PACKLINE_{where.upper()}"
+            file = f"in {path}" if path else "in a config file (--config)"
+            raise UserError(
+                f"missing setting {where}: set it {file}, as {env} or by its option"
+            ) from None
         what = f"setting {where}" if where else "settings"  # a rule across settings
         source = f" (from {path} or the environment)" if path else ""
+        # A validator's own message is the whole story; pydantic prefixes "Value error, ".
         message = str(first["msg"]).removeprefix("Value error, ")
         raise UserError(f"invalid {what}{source}: {message}") from None

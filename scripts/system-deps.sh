@@ -8,6 +8,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # CJK font for recipient names and addresses on labels (B3).
 [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
+# Monochrome fallback for what the CJK font lacks (an emoji in a recipient's name).
+[ -f /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf ] || need+=(fonts-symbola)
 # libusb for the ql+usb:// transport (pyusb loads it at run time).
 ldconfig -p 2>/dev/null | grep -q 'libusb-1.0' || need+=(libusb-1.0-0)
 

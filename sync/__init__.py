@@ -1,1 +1,5 @@
-"""What stations and central share: the wire format, topics, event catalogue, MQTT session."""
+"""What stations and central share.
+
+The order (:mod:`sync.order`), the wire format, topics, the event catalogue and the
+MQTT session.
+"""

@@ -14,14 +14,13 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sync.order import Order
+
 __all__ = [
     "Ack",
     "Event",
     "EventBatch",
-    "Order",
-    "OrderLine",
     "OrdersMessage",
-    "Party",
     "StationStatus",
     "WireError",
     "decode",
@@ -83,55 +82,11 @@ class Ack(_Model):
     seq: int = Field(ge=0)
 
 
-class Party(_Model):
-    """Recipient or sender of a parcel. Empty strings mean "not given"."""
-
-    name: str = ""
-    phone: str = ""
-    province: str = ""
-    city: str = ""
-    district: str = ""
-    address: str = ""
-    postcode: str = ""
-
-
-class OrderLine(_Model):
-    """One line of an order: a SKU and how many of it."""
-
-    sku: str = ""
-    name: str = ""
-    spec: str = ""
-    qty: int = 0
-    barcode: str = ""
-
-
-class Order(_Model):
-    """An order as central knows it, downlinked to the stations (docs/order.md).
-
-    Fields may be missing on the wire: the bench's intake audit (B1) refuses an
-    incomplete order with the reason, rather than the wire dropping it silently.
-    """
-
-    order_no: str = Field(min_length=1)
-    shop: str = ""
-    order_type: str = "normal"
-    status: str = "ready"
-    hold_reason: str | None = None
-    revision: int = Field(default=1, ge=1)
-    paid_at: str | None = None
-    promised_ship_at: str | None = None
-    carrier: str = ""
-    service: str = ""
-    tracking_no: str = ""
-    recipient: Party = Field(default_factory=Party)
-    sender: Party = Field(default_factory=Party)
-    lines: list[OrderLine] = Field(default_factory=list)
-    parcels: int = Field(default=1, ge=1)
-    note: str = ""
-
-
 class OrdersMessage(_Model):
-    """Order upserts for a station (central → edge); ``cursor`` is central's order seq."""
+    """Order upserts for a station (central → edge); ``cursor`` is central's order seq.
+
+    Each order is a :class:`sync.order.Order`, with the same rules as central's import.
+    """
 
     v: Literal[1] = 1
     orders: list[Order]

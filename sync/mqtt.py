@@ -79,10 +79,16 @@ def parse_mqtt_url(url: str) -> BrokerURL:
         raise ValueError(f"broker URL must start with mqtt:// or mqtts://, got {shown!r}")
     if not parts.hostname:
         raise ValueError(f"broker URL has no host: {shown!r}")
+    text = parts.netloc.rpartition(":")[2]
     try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        port = parts.port
     except ValueError:
-        raise ValueError(f"broker URL has a bad port: {shown!r}") from None
+        port = -1 if text.isdigit() else None
+        if port is None:
+            raise ValueError(f"broker URL has a bad port: {shown!r}") from None
+    if port is not None and not 0 < port <= 65535:
+        raise ValueError(f"broker URL port {text} is out of range (1 to 65535): {shown!r}")
+    port = port or DEFAULT_PORTS[parts.scheme]
     options = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(options) - {"ca"})
     if unknown:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker
+from packline.devbroker import MosquittoBroker
 
 REPO = Path(__file__).resolve().parent.parent
 

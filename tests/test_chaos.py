@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker
-from tests.e2e import Central, Station, query, wait_for
+from tests.support.processes import Central, Station, query
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from sync.broker import free_port
-from tests.e2e import wait_for
+from packline.devbroker import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 

@@ -27,7 +27,6 @@ from starlette.concurrency import run_in_threadpool
 from central.db import READ_ONLY
 from central.settings import CentralSettings
 from central.views import change_token, list_stations, recent_shipments
-from packline import __version__
 
 __all__ = ["create_app"]
 
@@ -51,15 +50,17 @@ def create_app(
     *,
     engine: Engine,
     settings: CentralSettings,
+    version: str,
     poll_interval: float = 1.0,
     shipments_shown: int = 25,
 ) -> FastAPI:
     """The web app over ``engine``.
 
+    ``version`` is the running packline's, shown by ``/healthz`` and the API docs;
     ``poll_interval`` is how often each open page's event stream checks the database
     for changes; ``shipments_shown`` how many recent shipments the page lists.
     """
-    app = FastAPI(title="packline central", version=__version__, docs_url="/api/docs")
+    app = FastAPI(title="packline central", version=version, docs_url="/api/docs")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["clock"] = _clock
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -80,7 +81,7 @@ def create_app(
         except sa.exc.SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             return JSONResponse({"status": "error", "db": reason}, status_code=503)
-        return JSONResponse({"status": "ok", "db": "ok", "version": __version__})
+        return JSONResponse({"status": "ok", "db": "ok", "version": version})
 
     @app.get("/api/stations")
     def api_stations() -> dict[str, Any]:

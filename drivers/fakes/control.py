@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from drivers.fakes.listen import tcp_server
+
 __all__ = ["ControlServer", "FakeControl"]
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -28,7 +30,7 @@ class ControlServer:
 
     def __init__(self, *, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
         self._handler = handler
-        self._sock = socket.create_server((host, port))
+        self._sock = tcp_server(host, port, what="control requests")
         self.port: int = self._sock.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, name="fake-control", daemon=True)
         self._thread.start()

@@ -31,8 +31,10 @@ from typing import Any
 
 from PIL import Image
 
+from drivers.errors import BadDeviceURL, DriverError
 from drivers.fakes.control import ControlServer
-from drivers.printers.ql.raster import QLLabel, label_spec
+from drivers.fakes.listen import output_folder, tcp_server, udp_socket
+from drivers.printers.ql.raster import QLLabel, label_spec, model_names
 from drivers.printers.ql.status import MODEL_CODES, MediaKind, StatusType, build_status_block
 from drivers.printers.snmp import (
     NO_SUCH_OBJECT,
@@ -181,6 +183,11 @@ class QLEngine:
         slow: float = 0.05,
         page_count: int = 1000,
     ) -> None:
+        if model not in model_names():
+            # The fake must not be a printer that every open_printer would refuse.
+            raise BadDeviceURL(
+                f"unknown Brother QL model {model!r} (known: {', '.join(model_names())})"
+            )
         codes = {name: code for code, name in MODEL_CODES.items()}
         self.model_code = codes.get(model, 0x41)
         self.media: QLLabel | None = label_spec(label)
@@ -202,7 +209,7 @@ class QLEngine:
         self._worker = threading.Thread(target=self._print_pages, name="fake-ql", daemon=True)
         self._worker.start()
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            output_folder(out_dir)
 
     # --- state ----------------------------------------------------------------
     def set(self, **changes: Any) -> None:
@@ -395,14 +402,19 @@ class FakeQLPrinter:
         self.label = label
         self.community = community
         self.engine = QLEngine(model=model, label=label, out_dir=out_dir, slow=slow)
-        self._tcp = socket.create_server((host, port))
+        self._tcp = tcp_server(host, port, what="print jobs")
         self.port: int = self._tcp.getsockname()[1]
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._udp.bind((host, snmp_port))
-        self.snmp_port: int = self._udp.getsockname()[1]
         self._control: ControlServer | None = None
-        if control_port is not None:
-            self._control = ControlServer(handler=self._on_control, host=host, port=control_port)
+        try:
+            self._udp = udp_socket(host, snmp_port, what="SNMP requests")
+            if control_port is not None:
+                self._control = ControlServer(
+                    handler=self._on_control, host=host, port=control_port
+                )
+        except DriverError:
+            self._tcp.close()
+            raise
+        self.snmp_port: int = self._udp.getsockname()[1]
         self._conns: set[socket.socket] = set()
         self._stopped = False
         threading.Thread(target=self._accept, name="fake-ql-tcp", daemon=True).start()

@@ -62,6 +62,11 @@ def read_script(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ScannerError(f"cannot read scan script {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScannerError(
+            f"scan script {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}): write one scan per line in a text file"
+        ) from None
     return [line for line in lines if line.strip() and not line.startswith("#")]
 
 

@@ -20,7 +20,9 @@ from typing import Any
 
 from PIL import Image
 
+from drivers.errors import DriverError
 from drivers.fakes.control import ControlServer
+from drivers.fakes.listen import output_folder, tcp_server
 from drivers.printers.zpl.graphics import decode_graphic_fields
 
 __all__ = ["FakeZplFormat", "FakeZplPrinter"]
@@ -62,15 +64,21 @@ class FakeZplPrinter:
         self.formats: list[FakeZplFormat] = []
         self._waiting: list[FakeZplFormat] = []
         self._lock = threading.RLock()
-        self._tcp = socket.create_server((host, port))
+        if out_dir is not None:
+            output_folder(out_dir)
+        self._tcp = tcp_server(host, port, what="print jobs")
         self.port: int = self._tcp.getsockname()[1]
         self._conns: set[socket.socket] = set()
         self._stopped = False
         self._control: ControlServer | None = None
         if control_port is not None:
-            self._control = ControlServer(handler=self._on_control, host=host, port=control_port)
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self._control = ControlServer(
+                    handler=self._on_control, host=host, port=control_port
+                )
+            except DriverError:
+                self._tcp.close()
+                raise
         threading.Thread(target=self._accept, name="fake-zpl-tcp", daemon=True).start()
         threading.Thread(target=self._print, name="fake-zpl-engine", daemon=True).start()
 

@@ -1,22 +1,15 @@
 """Label renderers: pure functions from order data to Pillow images, in printer dots.
 
-Order data in (:class:`LabelOrder`, or the shared order object as a mapping), a 1-bit
-Pillow image out, sized in the printer's dots so that barcodes land on whole dots;
-encoders in :mod:`drivers.printers` turn the image into Brother raster or ZPL.
+Order data in (:class:`sync.order.Order`, the one order model, or the order object as
+a mapping), a 1-bit Pillow image out, sized in the printer's dots so that barcodes land
+on whole dots; encoders in :mod:`drivers.printers` turn the image into Brother raster or ZPL.
 """
 
 from drivers.labels.fonts import FONT_ENV, FontNotFound, find_font
-from drivers.labels.order import (
-    RETURN_OUTCOMES,
-    LabelOrder,
-    OrderLine,
-    Party,
-    ReturnInfo,
-    mask_name,
-    mask_phone,
-)
+from drivers.labels.masking import mask_name, mask_phone
 from drivers.labels.render import (
     KINDS,
+    RETURN_OUTCOMES,
     label_texts,
     render,
     render_packing_list,
@@ -32,11 +25,7 @@ __all__ = [
     "LABEL_SIZES",
     "RETURN_OUTCOMES",
     "FontNotFound",
-    "LabelOrder",
     "LabelSize",
-    "OrderLine",
-    "Party",
-    "ReturnInfo",
     "UnknownLabelSize",
     "canvas_dots",
     "find_font",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import warnings
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -138,11 +139,23 @@ def load_document(path: Path, *, size: str, dpi: int) -> Document:
     width, length = canvas_dots(label_size(size), dpi=dpi)
     kind = next((k for magic, k in _MAGIC if data.startswith(magic)), None)
     if kind == "pdf":
-        return Document(pages=_pdf_pages(data, width=width, length=length))
+        try:
+            return Document(pages=_pdf_pages(data, width=width, length=length))
+        except DocumentError as exc:
+            raise DocumentError(f"document {path}: {exc}") from None
     if kind == "image":
         try:
-            image = Image.open(io.BytesIO(data))
-            image.load()
+            with warnings.catch_warnings():
+                # Pillow only warns between its two limits; no waybill is that large.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(data))
+                image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            limit = f"{(Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} million"
+            raise DocumentError(
+                f"document {path} is too large an image for a label (over {limit} pixels): "
+                "export it at label size, e.g. 100x180 mm at 300 dpi"
+            ) from None
         except (UnidentifiedImageError, OSError) as exc:
             raise DocumentError(f"document {path} is not a readable image: {exc}") from None
         return Document(pages=(fit_image(image, width=width, length=length),))

@@ -6,12 +6,18 @@ order: the ``font`` argument, the ``PACKLINE_LABEL_FONT`` environment variable, 
 the Debian packages' paths in :data:`FONT_SEARCH_PATH` (``scripts/system-deps.sh``
 installs ``fonts-wqy-zenhei``). No font found is :class:`FontNotFound`, never a
 fallback to Pillow's built-in Latin bitmap font.
+
+Characters the CJK font lacks (an emoji in a recipient's name) are drawn with the first
+monochrome fallback font of :data:`FALLBACK_FONT_PATHS` that has them (Symbola from
+``fonts-symbola``, DejaVu Sans), else as a visible placeholder (see
+:mod:`drivers.labels.glyphs`) — never as an empty box that looks like a real character.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,7 +25,17 @@ from PIL import ImageFont
 
 from drivers.errors import DriverError
 
-__all__ = ["FONT_ENV", "FONT_SEARCH_PATH", "FontNotFound", "find_font", "load_font"]
+__all__ = [
+    "FALLBACK_FONT_PATHS",
+    "FONT_ENV",
+    "FONT_SEARCH_PATH",
+    "FontNotFound",
+    "find_fallback_fonts",
+    "find_font",
+    "has_glyph",
+    "has_kerning",
+    "load_font",
+]
 
 FONT_ENV = "PACKLINE_LABEL_FONT"
 
@@ -30,6 +46,17 @@ FONT_SEARCH_PATH: Sequence[Path] = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),  # fonts-wqy-microhei
     Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),  # fonts-droid-fallback
 )
+
+
+# Monochrome fonts for what the CJK font lacks, tried in order (a colour emoji font
+# is no use on a 1-bit label). Symbola covers emoji up to Unicode 9 and most symbols.
+FALLBACK_FONT_PATHS: Sequence[Path] = (
+    Path("/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf"),  # fonts-symbola
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),  # fonts-dejavu-core
+)
+# A code point no font has: what the font draws for it is its "missing glyph" box.
+_NO_SUCH_CHARACTER = "\U0010fffd"
+_PROBE_PX = 32
 
 
 class FontNotFound(DriverError):
@@ -71,3 +98,43 @@ def load_font(path: Path, px: int) -> ImageFont.FreeTypeFont:
         return ImageFont.truetype(str(path), px, index=0, layout_engine=ImageFont.Layout.BASIC)
     except OSError as exc:
         raise FontNotFound(f"label font {path} cannot be read: {exc}") from exc
+
+
+def find_fallback_fonts() -> tuple[Path, ...]:
+    """The installed fonts of :data:`FALLBACK_FONT_PATHS`, in order (maybe none)."""
+    return tuple(path for path in FALLBACK_FONT_PATHS if path.is_file())
+
+
+@functools.lru_cache(maxsize=16384)
+def has_glyph(path: Path, ch: str) -> bool:
+    """Whether the font at ``path`` draws ``ch`` itself rather than its missing-glyph box.
+
+    Pillow does not expose a font's character map, so the glyph is compared with what
+    the font draws for a code point no font has. White space always counts as present.
+    """
+    if ch.isspace():
+        return True
+    font = load_font(path, _PROBE_PX)
+    missing = font.getmask(_NO_SUCH_CHARACTER)
+    glyph = font.getmask(ch)
+    return glyph.size != missing.size or bytes(glyph) != bytes(missing)
+
+
+@functools.lru_cache(maxsize=16)
+def has_kerning(path: Path) -> bool:
+    """Whether the font (face 0) has a ``kern`` table, the only kerning basic layout uses.
+
+    Without one, a text's width is exactly the sum of its characters' advances, which
+    the layout then measures from a cache instead of asking FreeType again for every
+    candidate line. A file that cannot be read this way counts as kerned (slow path).
+    """
+    try:
+        data = path.read_bytes()
+        offset = 0
+        if data[:4] == b"ttcf":  # a collection: the first face's table directory
+            (offset,) = struct.unpack(">I", data[12:16])
+        (count,) = struct.unpack(">H", data[offset + 4 : offset + 6])
+        tags = {data[offset + 12 + 16 * i : offset + 16 + 16 * i] for i in range(count)}
+    except (OSError, struct.error):
+        return True
+    return b"kern" in tags

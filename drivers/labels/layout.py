@@ -28,7 +28,8 @@ from drivers.labels.barcodes import (
     draw_qr,
     qr_matrix,
 )
-from drivers.labels.fonts import load_font
+from drivers.labels.fonts import has_kerning, load_font
+from drivers.labels.glyphs import Face, draw_runs, runs_width
 
 __all__ = [
     "MIN_MODULE_DOTS",
@@ -62,11 +63,16 @@ THRESHOLD = 128
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Ctx:
-    """Resolution, current shrink step and font: everything a block needs to size itself."""
+    """Resolution, current shrink step and fonts: everything a block needs to size itself.
+
+    ``fallback_paths`` are the fonts for characters the CJK font lacks (see
+    :mod:`drivers.labels.glyphs`).
+    """
 
     dpi: int
     scale: float
     font_path: Path
+    fallback_paths: tuple[Path, ...] = ()
 
     def dots(self, mm: float) -> int:
         """``mm`` millimetres in printer dots."""
@@ -74,8 +80,14 @@ class Ctx:
 
     def font(self, pt: float, min_pt: float) -> ImageFont.FreeTypeFont:
         """The font at ``pt`` points scaled by the current step, never below ``min_pt``."""
-        px = max(round(min_pt * self.dpi / 72), round(pt * self.scale * self.dpi / 72))
-        return load_font(self.font_path, px)
+        return load_font(self.font_path, self._px(pt, min_pt))
+
+    def face(self, pt: float, min_pt: float) -> Face:
+        """Like :meth:`font`, with the fallback fonts for what the CJK font lacks."""
+        return Face(self.font_path, self._px(pt, min_pt), self.fallback_paths)
+
+    def _px(self, pt: float, min_pt: float) -> int:
+        return max(round(min_pt * self.dpi / 72), round(pt * self.scale * self.dpi / 72))
 
 
 class Block(Protocol):
@@ -95,43 +107,59 @@ class Block(Protocol):
 
 
 # ASCII words and numbers wrap as a whole (no-break spaces join them); every other
-# character (CJK) may break alone.
+# character (CJK) may break alone, but never inside what a reader sees as one
+# character (an emoji joined by U+200D, with a skin tone or a variation selector).
 NBSP = "\u00a0"
-_TOKENS = re.compile(r"[!-~\u00a0]+|[^\S\u00a0]+|.")
+_ATTACHED = "\u0300-\u036f\u20e3\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f"
+_TOKENS = re.compile(
+    rf"[!-~\u00a0{_ATTACHED}]+|[^\S\u00a0]+|.(?:\u200d.|[{_ATTACHED}])*", flags=re.DOTALL
+)
 
 
 # A label is measured at each shrink step and again while drawing; wrapping is pure
-# (fonts come from load_font's cache, so equal fonts are the same object).
+# (faces are values and fonts come from load_font's cache).
 @functools.lru_cache(maxsize=1024)
-def wrap(
-    text: str, font: ImageFont.FreeTypeFont, width: int, *, stroke: int = 0
-) -> tuple[str, ...]:
+def wrap(text: str, face: Face, width: int, *, stroke: int = 0) -> tuple[str, ...]:
     """Break ``text`` into lines no wider than ``width`` dots.
 
     Breaks between CJK characters or at spaces; a Latin word longer than a line is
     cut between characters. Explicit newlines are kept.
     """
+    measure = _measure(face, text, stroke)
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
         for token in _TOKENS.findall(paragraph):
             candidate = line + token if line else token.lstrip()
-            if _width(font, candidate, stroke) <= width:
+            if measure(candidate) <= width:
                 line = candidate
                 continue
             if line.strip():
                 lines.append(line.rstrip())
             line = token.lstrip()
-            while line and _width(font, line, stroke) > width:
-                cut = max(1, _fits(font, line, width, stroke))
+            while line and measure(line) > width:
+                cut = max(1, _fits(measure, line, width))
                 lines.append(line[:cut])
                 line = line[cut:]
         lines.append(line.rstrip())
     return tuple(lines)
 
 
-def _width(font: ImageFont.FreeTypeFont, text: str, stroke: int) -> float:
-    return font.getlength(_printable(text)) + 2 * stroke
+def _measure(face: Face, text: str, stroke: int) -> Callable[[str], float]:
+    """Width in dots of parts of ``text``; the fast path when the CJK font has it all."""
+    if not face.covers(_printable(text)):
+        return lambda part: runs_width(_printable(part), face) + 2 * stroke
+    font = face.main
+    if has_kerning(face.path):
+        return lambda part: font.getlength(_printable(part)) + 2 * stroke
+    # No kerning: a line is exactly the sum of its advances (sixty-fourths of a dot,
+    # so the float sum is exact), and wrapping measures each candidate line.
+    return lambda part: sum(_advance(font, ch) for ch in _printable(part)) + 2 * stroke
+
+
+@functools.lru_cache(maxsize=65536)
+def _advance(font: ImageFont.FreeTypeFont, ch: str) -> float:
+    return font.getlength(ch)
 
 
 def _printable(text: str) -> str:
@@ -139,9 +167,9 @@ def _printable(text: str) -> str:
     return text.replace(NBSP, " ")
 
 
-def _fits(font: ImageFont.FreeTypeFont, text: str, width: int, stroke: int) -> int:
+def _fits(measure: Callable[[str], float], text: str, width: int) -> int:
     n = 0
-    while n < len(text) and _width(font, text[: n + 1], stroke) <= width:
+    while n < len(text) and measure(text[: n + 1]) <= width:
         n += 1
     return n
 
@@ -165,33 +193,39 @@ class Text:
     align: str = "left"
     fixed: bool = False
 
-    def _font(self, ctx: Ctx) -> tuple[ImageFont.FreeTypeFont, int]:
-        font = ctx.font(self.pt, self.min_pt)
-        return font, (max(1, round(font.size / 48)) if self.bold else 0)
+    def _face(self, ctx: Ctx) -> tuple[Face, int]:
+        face = ctx.face(self.pt, self.min_pt)
+        return face, (max(1, round(face.px / 48)) if self.bold else 0)
 
     def natural_width(self, ctx: Ctx) -> int | None:
         if not self.fixed:
             return None
-        font, stroke = self._font(ctx)
-        return max(round(_width(font, line, stroke)) for line in self.text.split("\n")) + 1
+        face, stroke = self._face(ctx)
+        measure = _measure(face, self.text, stroke)
+        return max(round(measure(line)) for line in self.text.split("\n")) + 1
 
     def measure(self, ctx: Ctx, width: int) -> int:
-        font, stroke = self._font(ctx)
-        return len(wrap(self.text, font, width, stroke=stroke)) * _line_height(font)
+        face, stroke = self._face(ctx)
+        return len(wrap(self.text, face, width, stroke=stroke)) * _line_height(face.main)
 
     def draw(self, ctx: Ctx, draw: ImageDraw.ImageDraw, x: int, y: int, width: int) -> None:
-        font, stroke = self._font(ctx)
-        for line in wrap(self.text, font, width, stroke=stroke):
-            left = x + stroke + _ALIGN[self.align](width - round(_width(font, line, stroke)))
-            draw.text(
-                (left, y + stroke),
-                _printable(line),
-                font=font,
-                fill=0,
-                stroke_width=stroke,
-                stroke_fill=0,
-            )
-            y += _line_height(font)
+        face, stroke = self._face(ctx)
+        measure = _measure(face, self.text, stroke)
+        for line in wrap(self.text, face, width, stroke=stroke):
+            left = x + stroke + _ALIGN[self.align](width - round(measure(line)))
+            text = _printable(line)
+            if face.covers(text):
+                draw.text(
+                    (left, y + stroke),
+                    text,
+                    font=face.main,
+                    fill=0,
+                    stroke_width=stroke,
+                    stroke_fill=0,
+                )
+            else:
+                draw_runs(draw, (left, y + stroke), text, face, stroke=stroke)
+            y += _line_height(face.main)
 
     def texts(self) -> Iterator[str]:
         yield _printable(self.text)
@@ -434,16 +468,20 @@ def compose(
     length: int | None,
     dpi: int,
     font_path: Path,
+    fallback_paths: Sequence[Path] = (),
     margin_mm: float = 2.0,
     what: str = "label",
 ) -> Image.Image:
     """Lay ``root`` out on a ``width`` x ``length`` dot canvas and return a 1-bit image.
 
+    ``fallback_paths`` are fonts for characters ``font_path`` lacks; what none has is
+    drawn as a placeholder (:mod:`drivers.labels.glyphs`).
+
     ``length=None`` is an endless roll: the image is as long as the content at full
     scale. Otherwise the largest scale in :data:`SCALES` that fits is used; if none
     fits, :class:`LabelDoesNotFit` says how much is missing.
     """
-    probe = Ctx(dpi=dpi, scale=1.0, font_path=font_path)
+    probe = Ctx(dpi=dpi, scale=1.0, font_path=font_path, fallback_paths=tuple(fallback_paths))
     margin = probe.dots(margin_mm)
     inner = width - 2 * margin
     needed = 0

@@ -1,7 +1,8 @@
 """The label kinds: waybill, packing list, product label, return/restock label.
 
-Each kind is a function from the order (and the bench's choices: which parcel, QC
-flag, print time) to a layout tree; :func:`render` lays the tree out on the label size
+Each kind is a function from the order (:class:`sync.order.Order`, the one order model
+central, the wire and the bench use) and the bench's choices (which parcel, QC flag,
+print time) to a layout tree; :func:`render` lays the tree out on the label size
 and returns a 1-bit Pillow image in printer dots. Same input, same pixels: the print
 time is an argument, and the only clock read is the documented default when it is
 ``None``.
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from drivers.labels.fonts import find_font
+from drivers.labels.fonts import find_fallback_fonts, find_font
 from drivers.labels.layout import (
     NBSP,
     Block,
@@ -31,12 +33,14 @@ from drivers.labels.layout import (
     Text,
     compose,
 )
-from drivers.labels.order import LabelOrder, Party, ReturnInfo
+from drivers.labels.masking import mask_name, mask_phone
 from drivers.labels.sizes import canvas_dots, label_size
+from sync.order import Order, Party, ReturnInfo, ReturnOutcome, validate_order
 
 __all__ = [
     "DATE_FORMAT",
     "KINDS",
+    "RETURN_OUTCOMES",
     "label_texts",
     "render",
     "render_packing_list",
@@ -46,6 +50,13 @@ __all__ = [
 ]
 
 DATE_FORMAT = "%Y-%m-%d %H:%M"
+
+#: How a returned parcel was judged (B8), in the words printed on the return label.
+RETURN_OUTCOMES: Mapping[ReturnOutcome, str] = {
+    ReturnOutcome.RESTOCK: "入库 RESTOCK",
+    ReturnOutcome.DAMAGED: "破损 DAMAGED",
+    ReturnOutcome.WRONG_ITEM: "错货 WRONG ITEM",
+}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -60,7 +71,9 @@ class _Options:
 def _party(tag: str, party: Party, *, pt: float, masked: bool) -> Block:
     # The recipient is a private person: only the masked forms ever reach the layout
     # (B3, C1). The sender is the merchant, whose name and phone the carrier needs.
-    name, phone = (party.masked_name, party.masked_phone) if masked else (party.name, party.phone)
+    name, phone = party.name, party.phone
+    if masked:
+        name, phone = mask_name(name), mask_phone(phone)
     return Row(
         children=[
             Inverse(text=tag, pt=pt + 2, min_pt=8),
@@ -79,7 +92,10 @@ def _party(tag: str, party: Party, *, pt: float, masked: bool) -> Block:
     )
 
 
-def _waybill(order: LabelOrder, opt: _Options) -> Block:
+def _waybill(order: Order, opt: _Options) -> Block:
+    if not order.tracking_no:
+        # Valid but not packable (B1): the bench never gets here, a direct call might.
+        raise ValueError(f"order {order.order_no} has no tracking number for its waybill")
     n, total = opt.parcel
     blocks: list[Block] = [
         Row(
@@ -110,7 +126,7 @@ def _waybill(order: LabelOrder, opt: _Options) -> Block:
     return Stack(children=blocks)
 
 
-def _packing_list(order: LabelOrder, opt: _Options) -> Block:
+def _packing_list(order: Order, opt: _Options) -> Block:
     title: list[Block] = [Text(text="装箱单 Packing list", pt=16, min_pt=9, bold=True)]
     if opt.qc:
         title.append(Inverse(text="QC 抽检", pt=16, min_pt=9))
@@ -141,7 +157,7 @@ def _packing_list(order: LabelOrder, opt: _Options) -> Block:
     return Stack(children=blocks)
 
 
-def _product(order: LabelOrder, opt: _Options) -> Block:
+def _product(order: Order, opt: _Options) -> Block:
     if not 0 <= opt.line < len(order.lines):
         raise ValueError(f"order {order.order_no} has no line {opt.line}")
     line = order.lines[opt.line]
@@ -160,10 +176,10 @@ def _product(order: LabelOrder, opt: _Options) -> Block:
     return Stack(children=blocks)
 
 
-def _return(order: LabelOrder, opt: _Options) -> Block:
+def _return(order: Order, opt: _Options) -> Block:
     returned = opt.returned or order.return_info
     if returned is None:
-        raise ValueError("a return label needs the return outcome (order field 'return.outcome')")
+        raise ValueError("a return label needs the return outcome (order field return.outcome)")
     head: list[Block] = [Text(text=f"订单 {order.order_no}", pt=11, min_pt=6)]
     if returned.rma_no:
         head.append(Text(text=f"售后 RMA {returned.rma_no}", pt=10, min_pt=6))
@@ -173,7 +189,7 @@ def _return(order: LabelOrder, opt: _Options) -> Block:
         Row(
             children=[
                 Text(text="退货 Return", pt=16, min_pt=9, bold=True),
-                Inverse(text=returned.outcome_text, pt=14, min_pt=8),
+                Inverse(text=RETURN_OUTCOMES[returned.outcome], pt=14, min_pt=8),
             ]
         ),
         *head,
@@ -202,7 +218,7 @@ def _return(order: LabelOrder, opt: _Options) -> Block:
     return Stack(children=blocks)
 
 
-KINDS: Mapping[str, Callable[[LabelOrder, _Options], Block]] = {
+KINDS: Mapping[str, Callable[[Order, _Options], Block]] = {
     "waybill": _waybill,
     "packing-list": _packing_list,
     "product": _product,
@@ -213,7 +229,7 @@ KINDS: Mapping[str, Callable[[LabelOrder, _Options], Block]] = {
 
 def _layout(
     kind: str,
-    order: LabelOrder | Mapping[str, Any],
+    order: Order | Mapping[str, Any],
     *,
     parcel: tuple[int, int] | None,
     qc: bool,
@@ -223,9 +239,9 @@ def _layout(
 ) -> Block:
     if kind not in KINDS:
         raise ValueError(f"unknown label kind {kind!r}; kinds: {', '.join(KINDS)}")
-    if not isinstance(order, LabelOrder):
-        order = LabelOrder.from_dict(order)
-    n, total = parcel or (1, order.parcels)
+    if not isinstance(order, Order):
+        order = validate_order(order)
+    n, total = parcel or (1, order.parcel_count)
     if not 1 <= n <= total:
         raise ValueError(f"parcel {n}/{total} is not a parcel of the shipment")
     # The one clock read of the renderers: callers that need identical pixels pass it.
@@ -238,7 +254,7 @@ def _layout(
 
 def render(
     kind: str,
-    order: LabelOrder | Mapping[str, Any],
+    order: Order | Mapping[str, Any],
     *,
     size: str = "100x180",
     dpi: int = 300,
@@ -248,10 +264,12 @@ def render(
     line: int = 0,
     returned: ReturnInfo | None = None,
     font: str | os.PathLike[str] | None = None,
+    fallback_fonts: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Image.Image:
     """Render one label of ``kind`` (a key of :data:`KINDS`) as a 1-bit image in printer dots.
 
-    ``order`` is a :class:`LabelOrder` or the order object as a mapping. ``size`` is a
+    ``order`` is an :class:`~sync.order.Order` or the order object as a mapping (read
+    with :func:`~sync.order.validate_order`; unknown fields are ignored). ``size`` is a
     key of :data:`~drivers.labels.sizes.LABEL_SIZES` (or a brother_ql label id) and
     ``dpi`` the printer's resolution: the image is exactly the label's dots (for a
     Brother QL label at 300 dpi, its printable area), endless rolls as long as needed.
@@ -260,9 +278,14 @@ def render(
     as the print date — when ``None`` the station's clock is read, so pass it for
     reproducible output; ``line`` picks the order line of a product label;
     ``returned`` gives a return label's outcome when the order does not carry one;
-    ``font`` overrides the CJK font (see :func:`~drivers.labels.fonts.find_font`).
+    ``font`` overrides the CJK font (see :func:`~drivers.labels.fonts.find_font`);
+    ``fallback_fonts`` the fonts for characters it lacks, such as an emoji in a name
+    (default: :func:`~drivers.labels.fonts.find_fallback_fonts`; what no font has is
+    printed as a boxed question mark, never as an empty box).
 
-    Raises :class:`ValueError` for a malformed order or option,
+    Raises :class:`ValueError` for a malformed order or option
+    (:class:`~sync.order.InvalidOrder` names the field), a waybill without a tracking
+    number or a return label without an outcome,
     :class:`~drivers.errors.LabelDoesNotFit` when the content cannot fit the size and
     :class:`~drivers.labels.fonts.FontNotFound` without a CJK font.
     """
@@ -270,12 +293,23 @@ def render(
         kind, order, parcel=parcel, qc=qc, printed_at=printed_at, line=line, returned=returned
     )
     width, length = canvas_dots(label_size(size), dpi=dpi)
-    return compose(root, width=width, length=length, dpi=dpi, font_path=find_font(font), what=kind)
+    fallbacks = (
+        find_fallback_fonts() if fallback_fonts is None else tuple(Path(f) for f in fallback_fonts)
+    )
+    return compose(
+        root,
+        width=width,
+        length=length,
+        dpi=dpi,
+        font_path=find_font(font),
+        fallback_paths=fallbacks,
+        what=kind,
+    )
 
 
 def label_texts(
     kind: str,
-    order: LabelOrder | Mapping[str, Any],
+    order: Order | Mapping[str, Any],
     *,
     parcel: tuple[int, int] | None = None,
     qc: bool = False,
@@ -294,21 +328,21 @@ def label_texts(
     return tuple(root.texts())
 
 
-def render_waybill(order: LabelOrder | Mapping[str, Any], **options: Any) -> Image.Image:
+def render_waybill(order: Order | Mapping[str, Any], **options: Any) -> Image.Image:
     """The shipping label (B3): :func:`render` with ``kind="waybill"``."""
     return render("waybill", order, **options)
 
 
-def render_packing_list(order: LabelOrder | Mapping[str, Any], **options: Any) -> Image.Image:
+def render_packing_list(order: Order | Mapping[str, Any], **options: Any) -> Image.Image:
     """The packing list (B3): :func:`render` with ``kind="packing-list"``."""
     return render("packing-list", order, **options)
 
 
-def render_product(order: LabelOrder | Mapping[str, Any], **options: Any) -> Image.Image:
+def render_product(order: Order | Mapping[str, Any], **options: Any) -> Image.Image:
     """A product label for ``line`` (B3): :func:`render` with ``kind="product"``."""
     return render("product", order, **options)
 
 
-def render_return(order: LabelOrder | Mapping[str, Any], **options: Any) -> Image.Image:
+def render_return(order: Order | Mapping[str, Any], **options: Any) -> Image.Image:
     """A return/restock label (B8): :func:`render` with ``kind="return"``."""
     return render("return", order, **options)

@@ -46,7 +46,11 @@ class PrinterURL:
         """(host, port) of a network printer; raise for a missing host or bad port."""
         if not self.host:
             raise BadDeviceURL(f"{self.url}: a network printer needs a host, e.g. //HOST:9100")
-        if self.port is None and self.netloc.rsplit("]", 1)[-1].count(":"):
+        after_host = self.netloc.rsplit("]", 1)[-1]
+        port_text = after_host.rpartition(":")[2]
+        if self.port == 0 or (self.port is None and port_text.isdigit()):
+            raise BadDeviceURL(f"{self.url}: port {port_text} is out of range (1 to 65535)")
+        if self.port is None and after_host.count(":"):
             raise BadDeviceURL(f"{self.url}: the port must be a number")
         return self.host, self.port or default_port
 

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 
+from packline.commands import command_group
+from sync.errors import UserError
+
 __all__ = ["app"]
 
-app = typer.Typer(
-    no_args_is_help=True,
-    help="Write the MQTT broker's configuration: one credential per client, least privilege.",
+app = command_group(
+    help="Write the MQTT broker's configuration: one credential per client, least privilege."
 )
-
-
-def _fail(message: str) -> NoReturn:
-    # One line and exit code 2, like every mistake a person can make.
-    typer.echo(f"packline: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -58,39 +53,31 @@ def config(
     Run it again with the full list of clients to add or remove one: existing
     passwords are kept unless --rotate names the client.
     """
-    from central.brokerconf import (
-        BrokerConfigError,
-        Clients,
-        TlsFiles,
-        parse_names,
-        write_broker_config,
-    )
+    from central.brokerconf import Clients, TlsFiles, parse_names, write_broker_config
 
+    # Mistakes raise UserError (BrokerConfigError is one): one line, exit code 2.
     if (tls_cert is None) != (tls_key is None):
-        _fail("give --tls-cert and --tls-key together")
+        raise UserError("give --tls-cert and --tls-key together")
     if tls_ca is not None and tls_cert is None:
-        _fail("--tls-ca needs --tls-cert and --tls-key")
-    try:
-        clients = Clients(
-            site=site,
-            stations=parse_names(stations, what="station"),
-            supervisors=parse_names(supervisors, what="supervisor"),
-        )
-        tls = None
-        if tls_cert is not None and tls_key is not None:
-            tls = TlsFiles(cert=tls_cert, key=tls_key, ca=tls_ca)
-        setup = write_broker_config(
-            out=out,
-            clients=clients,
-            host=host or socket.getfqdn(),
-            port=port,
-            bind=bind,
-            tls=tls,
-            rotate=rotate or (),
-            user=user,
-        )
-    except BrokerConfigError as exc:
-        _fail(str(exc))
+        raise UserError("--tls-ca needs --tls-cert and --tls-key")
+    clients = Clients(
+        site=site,
+        stations=parse_names(stations, what="station"),
+        supervisors=parse_names(supervisors, what="supervisor"),
+    )
+    tls = None
+    if tls_cert is not None and tls_key is not None:
+        tls = TlsFiles(cert=tls_cert, key=tls_key, ca=tls_ca)
+    setup = write_broker_config(
+        out=out,
+        clients=clients,
+        host=host or socket.getfqdn(),
+        port=port,
+        bind=bind,
+        tls=tls,
+        rotate=rotate or (),
+        user=user,
+    )
     typer.echo(f"site {clients.site}: broker {setup.url}, files in {setup.out}")
     width = max(len(c.name) for c in setup.clients)
     for client in setup.clients:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from edge.uplink import station_session
+from packline.devbroker import free_port
 from sync import topics
-from sync.broker import free_port
-from tests.broker.helpers import (
+from tests.support.siteconfig import (
     Client,
     ConfiguredBroker,
     broker_config,

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from central.brokerconf import Clients, acl_text
+from packline.devbroker import free_port
 from sync import topics
-from sync.broker import free_port
-from tests.broker.helpers import (
+from tests.support.cli import run_packline
+from tests.support.siteconfig import (
     Client,
     ConfiguredBroker,
     broker_config,
-    packline,
     password,
     secret,
 )
@@ -142,7 +142,7 @@ def test_mistakes_are_one_line_exit_2_and_write_nothing(
     base = ["--site", SITE, "--out", str(out), "--host", "127.0.0.1"]
     if "--site" in args:
         base = base[2:]
-    done = packline("broker", "config", *base, *args)
+    done = run_packline("broker", "config", *base, *args)
     assert done.returncode == 2, done.stdout
     assert done.stderr.startswith("packline: error: ") and done.stderr.count("\n") == 1
     assert words in done.stderr, done.stderr
@@ -156,7 +156,7 @@ def test_a_secrets_file_that_holds_no_password_is_not_overwritten_silently(
     out = tmp_path / "broker"
     config(out)
     (out / "secrets" / "a.url").write_text("garbage\n")
-    done = packline(
+    done = run_packline(
         *("broker", "config", "--site", SITE, "--stations", "a,b", "--out", str(out)),
         *("--host", "127.0.0.1"),
     )

@@ -13,13 +13,13 @@ import pytest
 
 from central.settings import CentralSettings
 from edge.settings import StationSettings
+from packline.devbroker import free_port
 from packline.settings import load_settings
-from sync.broker import free_port
-from tests.broker.helpers import (
+from tests.support.cli import run_packline
+from tests.support.siteconfig import (
     Client,
     ConfiguredBroker,
     make_pki,
-    packline,
     password,
     secret,
 )
@@ -60,7 +60,7 @@ def test_documented_commands_write_run_and_rotate(tmp_path: Path) -> None:
     try:
         args = shlex.split(swap(config))
         assert args[:3] == ["packline", "broker", "config"]
-        done = packline(*args[1:], "--port", str(port), "--bind", "127.0.0.1")
+        done = run_packline(*args[1:], "--port", str(port), "--bind", "127.0.0.1")
         assert done.returncode == 0, done.stderr
         assert shlex.split(swap(run)) == ["mosquitto", "-c", str(out / "mosquitto.conf")]
         broker = ConfiguredBroker(out=out, port=port).start()
@@ -73,7 +73,7 @@ def test_documented_commands_write_run_and_rotate(tmp_path: Path) -> None:
         config_again, hup = commands(rotate)
         args = shlex.split(swap(config_again))
         assert args[-2:] == ["--rotate", "bench-02"]
-        done = packline(*args[1:], "--port", str(port), "--bind", "127.0.0.1")
+        done = run_packline(*args[1:], "--port", str(port), "--bind", "127.0.0.1")
         assert done.returncode == 0, done.stderr
         # Never pidof here: that would find the machine's own broker too.
         assert hup == 'kill -HUP "$(pidof mosquitto)"'
@@ -109,7 +109,7 @@ def test_documented_commands_write_run_and_rotate(tmp_path: Path) -> None:
 def test_documented_option_table_is_the_commands_options() -> None:
     first_cells = re.findall(r"^\| (`--.*?) \|", DOC, flags=re.M)
     documented = {opt for cell in first_cells for opt in re.findall(r"--[a-z-]+", cell)}
-    done = packline("broker", "config", "--help")
+    done = run_packline("broker", "config", "--help")
     assert done.returncode == 0
     offered = set(re.findall(r"(--[a-z][a-z-]+)", done.stdout)) - {"--help"}
     assert documented == offered

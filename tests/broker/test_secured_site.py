@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from packline.devbroker import free_port, stop_process
 from packline.samples import sample_orders
-from sync.broker import free_port, stop_process
-from tests.broker.helpers import (
-    PACKLINE,
+from tests.support.cli import PACKLINE, run_packline
+from tests.support.processes import query
+from tests.support.siteconfig import (
     ConfiguredBroker,
     broker_config,
     make_pki,
-    packline,
     password,
     with_password,
 )
-from tests.e2e import query, wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -140,7 +140,9 @@ def test_a_scan_reaches_central_over_tls_and_no_password_is_ever_shown(site: Sit
         orders = site.root / "orders.json"
         sample = sample_orders(2, prefix="SEC")
         orders.write_text(json.dumps(sample, ensure_ascii=False))
-        done = packline("central", "import-orders", str(orders), "--config", str(site.central_toml))
+        done = run_packline(
+            "central", "import-orders", str(orders), "--config", str(site.central_toml)
+        )
         assert done.returncode == 0, done.stderr
         site.start_central()
 
@@ -174,7 +176,7 @@ def test_a_scan_reaches_central_over_tls_and_no_password_is_ever_shown(site: Sit
         assert rows == [(BENCH,)]
         wait_for(lambda: query(db, "SELECT COUNT(*) FROM outbox") == [(0,)], what="the ack")
 
-        status = packline("edge", "status", "--config", str(site.station_toml))
+        status = run_packline("edge", "status", "--config", str(site.station_toml))
         assert status.returncode == 0, status.stderr
         assert (
             f"broker:   mqtts://{BENCH}@127.0.0.1:{site.port} (from {url_file})"
@@ -206,7 +208,7 @@ def test_central_with_a_wrong_password_stops_in_one_line_without_it(site: Site) 
     url_file.write_text(with_password(url_file.read_text().strip(), "wrong-password-456") + "\n")
     broker = ConfiguredBroker(out=site.out, port=site.port).start()
     try:
-        done = packline("central", "serve", "--config", str(site.central_toml))
+        done = run_packline("central", "serve", "--config", str(site.central_toml))
     finally:
         broker.stop()
     assert done.returncode == 2

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from packline.devbroker import free_port
 from sync import topics
-from sync.broker import free_port
 from sync.mqtt import parse_mqtt_url, read_url_file
 from sync.session import MqttSession
-from tests.broker.helpers import (
+from tests.support.siteconfig import (
     Client,
     ConfiguredBroker,
     broker_config,

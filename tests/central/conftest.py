@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from central.db import open_db
-from tests.central.helpers import postgres_reachable, postgres_schema
+from tests.support.central import postgres_reachable, postgres_schema
 
 
 @pytest.fixture(

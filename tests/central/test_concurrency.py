@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from central.db import events, orders, shipments
 from central.ingest import store_batch
 from central.orders import import_orders
-from sync.messages import Order
-from tests.central.helpers import batch, event
+from sync.order import Order
+from tests.support.central import batch, event
 
 
 def together(*jobs: Callable[[], object]) -> None:

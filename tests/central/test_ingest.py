@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from central.db import events, shipments, stations
 from central.ingest import BatchRejected, record_status, store_batch
 from sync.messages import StationStatus
-from tests.central.helpers import batch, event
+from tests.support.central import batch, event
 
 
 def count(engine: Engine, table: sa.Table, **where: object) -> int:

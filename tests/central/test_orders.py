@@ -16,13 +16,15 @@ from central.db import open_db, orders
 from central.orders import (
     CSV_COLUMNS,
     OrderFileError,
+    blocked_orders,
     current_order_seq,
+    get_order,
     import_orders,
     orders_after,
     read_orders_file,
 )
 from packline.cli import main
-from sync.messages import Order
+from sync.order import Order
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((REPO / "docs/examples/order.json").read_text(encoding="utf-8"))
@@ -66,7 +68,7 @@ def test_revisions_and_order_seq(engine: Engine) -> None:
     assert (again.unchanged, again.order_seq) == (["A", "B"], 2)
     assert stored(engine) == {"A": (1, 1), "B": (2, 1)}
 
-    held = a.model_copy(update={"status": "held", "hold_reason": "address change"})
+    held = Order.model_validate(order("A", status="held", hold_reason="address change"))
     changed = import_orders(engine, [held, b])
     assert (changed.changed, changed.unchanged) == (["A"], ["B"])
     assert stored(engine) == {"A": (3, 2), "B": (2, 1)}
@@ -164,6 +166,119 @@ def test_malformed_files_name_file_record_and_field(
         assert part in message, (part, message)
 
 
+# What import used to accept although the bench would always refuse it: each is now
+# refused at import, naming the record and the field.
+ISSUE_CASES: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "non-ascii-tracking",
+        {"tracking_no": "中通78512345"},
+        "tracking_no: must be ASCII letters, digits and marks without spaces (it is printed as a "
+        'barcode), got "中通78512345"',
+    ),
+    ("barcode-only-line", {"lines": [{"barcode": "6901234567892"}]}, "lines[0].sku: missing"),
+    (
+        "status",
+        {"status": "weird"},
+        "status: must be one of 'ready', 'held', 'address_change', "
+        "'cancelled' or 'refunded', got \"weird\"",
+    ),
+    (
+        "order-type",
+        {"order_type": "bogus"},
+        "order_type: must be one of 'normal' or 'presale', got \"bogus\"",
+    ),
+    (
+        "paid-at",
+        {"paid_at": "yesterday"},
+        "paid_at: must be an ISO 8601 time with its zone, "
+        'e.g. 2026-11-23T09:15:00+08:00, got "yesterday"',
+    ),
+    (
+        "qty-bool",
+        {"lines": [{"sku": "S", "qty": True}]},
+        "lines[0].qty: must be a whole number, got true",
+    ),
+    (
+        "qty-huge",
+        {"lines": [{"sku": "S", "qty": 10**20}]},
+        "lines[0].qty: must be at most 999, got 100000000000000000000",
+    ),
+    ("parcels", {"parcels": 1_000_000}, "parcels: must be at most 50, got 1000000"),
+]
+
+
+@pytest.mark.parametrize(("_", "change", "says"), ISSUE_CASES, ids=[c[0] for c in ISSUE_CASES])
+def test_what_the_bench_would_refuse_is_refused_at_import(
+    tmp_path: Path, _: str, change: dict[str, Any], says: str
+) -> None:
+    path = write(tmp_path / "o.json", [order("A"), order("B", **change)])
+    with pytest.raises(OrderFileError) as info:
+        read_orders_file(path)
+    assert str(info.value) == f"{path}: record 2 (B): {says}"
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ("B,S,true,1", 'line 3 (B): qty: must be a whole number, got "true"'),
+        ("B,S,100000000000000000000,1", "line 3 (B): qty: must be at most 999, got "),
+        ("B,S,1,1000000", "line 3 (B): parcels: must be at most 50, got 1000000"),
+        ("B,,1,1", "line 3 (B): sku: missing"),
+    ],
+)
+def test_csv_cells_follow_the_same_rules(tmp_path: Path, row: str, says: str) -> None:
+    path = tmp_path / "o.csv"
+    path.write_text(f"order_no,sku,qty,parcels\nA,S,1,1\n{row}\n", encoding="utf-8")
+    with pytest.raises(OrderFileError) as info:
+        read_orders_file(path)
+    assert str(info.value).startswith(f"{path}: {says}")
+
+
+def test_optional_fields_are_optional_at_import(tmp_path: Path) -> None:
+    no_sender = {k: v for k, v in order("A").items() if k != "sender"}
+    no_qty = order("B", lines=[{"sku": "TEE-BLK-M"}])
+    found = read_orders_file(write(tmp_path / "o.json", [no_sender, no_qty]))
+    assert found[0].sender is None and found[1].lines[0].qty == 1
+    ret = read_orders_file(REPO / "docs/examples/order-return.json")[0]
+    assert ret.return_info is not None and ret.return_info.outcome == "damaged"
+
+
+def test_blocked_orders_are_imported_with_their_reasons(engine: Engine) -> None:
+    ready = Order.model_validate(order("A"))
+    waiting = Order.model_validate(order("B", tracking_no=""))
+    held = Order.model_validate(order("C", status="held", hold_reason="buyer moved", lines=[]))
+    done = import_orders(engine, [ready, waiting, held])
+    assert done.blocked == {
+        "B": ["missing tracking number"],
+        "C": ["order is on hold: buyer moved", "no order lines"],
+    }
+    assert done.warnings() == [
+        "warning: B cannot be packed yet: missing tracking number",
+        "warning: C cannot be packed yet: order is on hold: buyer moved; no order lines",
+    ]
+    assert done.summary() == "3 added, 0 changed, 0 unchanged, 2 not packable yet (order seq now 3)"
+    a, b = get_order(engine, "A"), get_order(engine, "B")
+    assert a is not None and not a.blocked and a.order == ready
+    assert b is not None and b.blocked_reasons == ["missing tracking number"]
+    assert [(s.order_no, s.blocked_reasons) for s in blocked_orders(engine)] == [
+        ("B", ["missing tracking number"]),
+        ("C", ["order is on hold: buyer moved", "no order lines"]),
+    ]
+    assert get_order(engine, "nope") is None
+    # Blocked orders go to the stations too: the bench says why it refuses them.
+    assert [o.order_no for _, o in orders_after(engine, cursor=0)] == ["A", "B", "C"]
+
+    # The carrier's tracking number arrives: the order changes and is packable.
+    again = import_orders(engine, [Order.model_validate(order("B", tracking_no="SF77"))])
+    assert again.changed == ["B"] and again.blocked == {}
+    b = get_order(engine, "B")
+    assert b is not None and b.revision == 2 and not b.blocked
+    assert [s.order_no for s in blocked_orders(engine)] == ["C"]
+    # An identical re-import still reports what is blocked, and sends nothing.
+    same = import_orders(engine, [held])
+    assert same.unchanged == ["C"] and same.warnings() and same.order_seq == 4
+
+
 def test_cli_malformed_file_exits_2_with_one_line_and_imports_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -214,10 +329,46 @@ def test_cli_subprocess_good_then_malformed(tmp_path: Path) -> None:
 
 
 def test_cli_unreachable_database_is_one_line(tmp_path: Path) -> None:
-    from sync.broker import free_port
+    from packline.devbroker import free_port
 
     good = write(tmp_path / "good.json", order("A"))
     done = run_cli(str(good), "--db-url", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "cannot open database" in done.stderr
+
+
+def test_cli_warns_once_per_order_that_cannot_be_packed_yet(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    path = write(
+        tmp_path / "orders.json",
+        [order("A"), order("B", tracking_no=""), order("C", status="cancelled")],
+    )
+    done = run_cli(str(path), "--db-url", url)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}: warning: B cannot be packed yet: missing tracking number",
+        f"{path}: warning: C cannot be packed yet: order was cancelled",
+    ]
+    assert done.stdout == (
+        f"{path}: 3 added, 0 changed, 0 unchanged, 2 not packable yet (order seq now 3); "
+        f"database {url}\n"
+    )
+    engine = open_db(url)
+    try:
+        assert [(s.order_no, s.blocked_reasons) for s in blocked_orders(engine)] == [
+            ("B", ["missing tracking number"]),
+            ("C", ["order was cancelled"]),
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_cli_bad_value_is_one_line_naming_record_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path / "orders.json", [order("A"), order("PDD-7", parcels=1_000_000)])
+    done = run_cli(str(path), "--db-url", f"sqlite:///{tmp_path / 'central.db'}")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"packline: error: nothing imported: {path}: record 2 (PDD-7): parcels: must be at "
+        "most 50, got 1000000\n"
+    )

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker, free_port
+from packline.devbroker import MosquittoBroker, free_port
 from sync.messages import Ack, OrdersMessage, decode
-from tests.central.helpers import FakeStation, event, wait_for
+from tests.support.central import FakeStation, event
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 

@@ -15,9 +15,11 @@ from sqlalchemy.engine import Engine
 from central.db import events, shipments, stations
 from central.orders import import_orders
 from central.service import CentralService
-from sync.broker import MosquittoBroker
-from sync.messages import Ack, Order, OrdersMessage
-from tests.central.helpers import FakeStation, event, wait_for
+from packline.devbroker import MosquittoBroker
+from sync.messages import Ack, OrdersMessage
+from sync.order import Order, OrderStatus
+from tests.support.central import FakeStation, event
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 
@@ -128,7 +130,7 @@ def test_new_orders_are_pushed_to_known_stations(
     assert [o.revision for o in message.orders] == [1, 1]
     assert message.cursor == 2
 
-    changed = orders("A")[0].model_copy(update={"status": "cancelled"})
+    changed = orders("A")[0].model_copy(update={"status": OrderStatus.CANCELLED})
     import_orders(service.engine, [changed])
     message = station.next("orders", OrdersMessage)
     assert [(o.order_no, o.revision, o.status) for o in message.orders] == [("A", 2, "cancelled")]

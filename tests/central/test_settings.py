@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from central.settings import CentralSettings
-from packline.errors import UserError
 from packline.settings import load_settings
+from sync.errors import UserError
 
 
 def test_settings_from_toml_env_and_options(

@@ -17,11 +17,12 @@ from edge.agent import Agent
 from edge.bench import Outcome
 from edge.factory import build_agent
 from edge.settings import StationSettings
+from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
-from sync.broker import MosquittoBroker
 from sync.events import LabelPrinted, ScanRejected, ShipmentShipped
-from sync.messages import Order, OrdersMessage
-from tests.e2e import wait_for
+from sync.messages import OrdersMessage
+from sync.order import Order
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 

@@ -1,4 +1,4 @@
-"""B1: an incomplete or held order is refused with the reason."""
+"""B1: an incomplete or held order is refused at the bench with the reason."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.audit import audit
-from sync.messages import Order
+from sync.order import Order, packing_blockers
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "order.json"
 
@@ -29,8 +29,9 @@ def test_complete_order_passes() -> None:
         ({"tracking_no": ""}, "missing tracking number"),
         ({"carrier": ""}, "missing carrier"),
         ({"lines": []}, "no order lines"),
-        ({"lines": [{"sku": "A", "qty": 0}]}, "line 1 needs a SKU"),
+        ({"status": "held"}, "order is on hold"),
         ({"status": "cancelled"}, "order was cancelled"),
+        ({"status": "refunded"}, "order was refunded"),
         ({"status": "address_change", "hold_reason": "buyer moved"}, "buyer moved"),
     ],
 )
@@ -44,3 +45,16 @@ def test_incomplete_or_held_order_is_refused_with_reason(
 def test_missing_recipient_fields_are_all_named() -> None:
     reasons = audit(example(recipient={"name": "", "phone": "", "address": ""}))
     assert reasons == ["missing recipient name, recipient phone, recipient address"]
+
+
+def test_optional_fields_do_not_block() -> None:
+    # The sender is optional (the waybill omits it) and a line's qty defaults to 1.
+    order = example(sender=None, lines=[{"sku": "TEE-BLK-M"}], paid_at=None, shop="")
+    assert order.sender is None and order.lines[0].qty == 1
+    assert audit(order) == []
+
+
+def test_the_bench_uses_the_orders_own_rules() -> None:
+    # One set of rules: central stores these reasons at import (sync.order).
+    for order in (example(), example(tracking_no="", status="held"), example(lines=[])):
+        assert audit(order) == packing_blockers(order)

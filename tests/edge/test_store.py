@@ -16,7 +16,8 @@ import pytest
 from edge.clock import Clock
 from edge.store import MIGRATIONS, StationStore
 from sync.events import BadEventPayload, ScanRejected
-from sync.messages import Event, Order, OrdersMessage
+from sync.messages import Event, OrdersMessage
+from sync.order import Order
 
 
 class FixedClock:

@@ -24,11 +24,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.clock import SystemClock
 from edge.store import StationStore
 from edge.uplink import Uplink, station_session
+from packline.devbroker import MosquittoBroker
 from sync import topics
-from sync.broker import MosquittoBroker
-from sync.messages import Ack, EventBatch, Order, OrdersMessage, StationStatus, decode, encode
-from tests.e2e import wait_for
-from tests.sync.brokers import AclBroker
+from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, decode, encode
+from sync.order import Order
+from tests.support.brokers import AclBroker
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 

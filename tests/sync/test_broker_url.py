@@ -9,8 +9,8 @@ import pytest
 
 from central.settings import CentralSettings
 from edge.settings import StationSettings
-from packline.errors import UserError
 from packline.settings import load_settings
+from sync.errors import UserError
 from sync.mqtt import BrokerURL, check_broker_url, hide_password, parse_mqtt_url, read_url_file
 
 SECRET = "s3cret-Pa55"
@@ -19,7 +19,7 @@ SECRET = "s3cret-Pa55"
 @pytest.fixture
 def ca(tmp_path: Path) -> Path:
     """A real CA certificate (openssl), for ``?ca=``."""
-    from tests.broker.helpers import make_pki
+    from tests.support.siteconfig import make_pki
 
     return make_pki(tmp_path / "pki")["ca"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker
+from packline.devbroker import MosquittoBroker
 from sync.session import Message, MqttSession, SessionState
-from tests.e2e import wait_for
-from tests.sync.brokers import AclBroker
+from tests.support.brokers import AclBroker
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
 
@@ -214,7 +214,7 @@ def test_a_puback_with_a_failure_reason_is_not_a_delivery(
 
 
 def test_state_says_why_it_is_not_connected(tmp_path: Path) -> None:
-    from sync.broker import free_port
+    from packline.devbroker import free_port
 
     session = MqttSession(client_id=_id(), url=f"mqtt://127.0.0.1:{free_port()}")
     assert (session.connected, session.state.reason) == (False, "not started")

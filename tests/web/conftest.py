@@ -12,7 +12,7 @@ from central.db import open_db
 from central.ingest import record_status, store_batch
 from central.settings import CentralSettings
 from sync.messages import StationStatus
-from tests.central.helpers import batch, event
+from tests.support.central import batch, event
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def live_url(engine: Engine, settings: CentralSettings) -> Iterator[str]:
 
     from web.app import create_app
 
-    app = create_app(engine=engine, settings=settings, poll_interval=0.25)
+    app = create_app(engine=engine, settings=settings, version="9.9.9", poll_interval=0.25)
     sock = socket.create_server(("127.0.0.1", 0))
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2

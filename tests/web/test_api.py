@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 
 from central.ingest import store_batch
 from central.settings import CentralSettings
-from sync.broker import free_port
-from tests.central.helpers import batch, event
+from packline.devbroker import free_port
+from tests.support.central import batch, event
 from web.app import create_app
 
 
@@ -27,11 +27,13 @@ def test_healthz(client: httpx.Client) -> None:
     resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.json()["status"] == "ok" and resp.json()["db"] == "ok"
+    assert resp.json()["version"] == "9.9.9"  # the version the app was given
 
 
 def test_healthz_reports_a_broken_database(settings: CentralSettings) -> None:
     gone = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x")
-    transport = httpx.ASGITransport(app=create_app(engine=gone, settings=settings))
+    app = create_app(engine=gone, settings=settings, version="9.9.9")
+    transport = httpx.ASGITransport(app=app)
 
     async def get() -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://central") as c:

@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, expect, sync_playwright
 from sqlalchemy.engine import Engine
 
 from central.ingest import store_batch
-from tests.central.helpers import batch, event
+from tests.support.central import batch, event
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -82,8 +82,12 @@ def _render_png(tmp_path: Path) -> Path:
     [
         (None, ["--order", "missing.json"], "cannot read order file"),
         ("{not json", ["--order", "{file}"], "is not valid JSON"),
-        ('{"order_no": "X"}', ["--order", "{file}"], "'carrier' is missing"),
-        (None, ["--order", str(EXAMPLE), "--kind", "sticker"], "--kind must be one of"),
+        ('{"order_no": "X"}', ["--order", "{file}"], "order X has no tracking number"),
+        (
+            '{"order_no": "X", "lines": [{"sku": "S", "qty": 0}]}',
+            ["--order", "{file}"],
+            "order file {file}: lines[0].qty: must be at least 1, got 0",
+        ),
         (None, ["--order", str(EXAMPLE), "--format", "ql", "--size", "100x180"], "no Brother QL"),
         (None, ["--order", str(EXAMPLE), "--size", "9x9"], "unknown label size"),
         (None, ["--document", "missing.pdf"], "cannot read document"),
@@ -97,11 +101,20 @@ def test_mistakes_end_with_one_line_and_exit_2(
     if setup is not None:
         file.write_text(setup, encoding="utf-8")
     args = [a.replace("{file}", str(file)) for a in args]
+    message = message.replace("{file}", str(file))
     done = _label(*args, "--out", tmp_path / "x.png")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("packline: error:"), done.stderr
     assert message in lines[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_an_unknown_kind_is_a_usage_mistake(tmp_path: Path) -> None:
+    done = _label("--order", EXAMPLE, "--kind", "sticker", "--out", tmp_path / "x.png")
+    assert done.returncode == 2
+    assert "Invalid value for '--kind'" in done.stderr and "'waybill'" in done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "x.png").exists()
 
 

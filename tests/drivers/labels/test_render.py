@@ -22,7 +22,6 @@ from drivers.labels import (
     KINDS,
     LABEL_SIZES,
     FontNotFound,
-    LabelOrder,
     canvas_dots,
     find_font,
     label_size,
@@ -33,6 +32,7 @@ from drivers.labels import (
 from drivers.labels import fonts as fonts_module
 from drivers.labels.barcodes import code128_modules
 from drivers.labels.layout import MIN_MODULE_DOTS
+from sync.order import Order
 
 GOLDEN = Path(__file__).parent / "golden"
 REPO = Path(__file__).resolve().parents[3]
@@ -81,7 +81,7 @@ def test_canvas_is_the_label_in_printer_dots(size: str, dpi: int, order: dict[st
 
 def test_same_input_same_pixels(order: dict[str, Any], printed_at: datetime) -> None:
     a = render_waybill(order, size="100x180", dpi=203, printed_at=printed_at)
-    b = render_waybill(LabelOrder.from_dict(order), size="100x180", dpi=203, printed_at=printed_at)
+    b = render_waybill(Order.model_validate(order), size="100x180", dpi=203, printed_at=printed_at)
     assert a.tobytes() == b.tobytes()
 
 
@@ -225,17 +225,21 @@ def test_endless_roll_grows_to_fit(order: dict[str, Any], printed_at: datetime) 
 
 
 def test_content_that_cannot_fit_is_an_error(order: dict[str, Any], printed_at: datetime) -> None:
-    order["recipient"]["address"] = LONG_ADDRESS * 6
+    # A valid order of many lines: its packing list needs an endless roll.
+    order["lines"] = [{"sku": f"SKU-{i}", "name": LONG_ADDRESS[:40]} for i in range(60)]
     with pytest.raises(LabelDoesNotFit, match=r"needs .* mm of length"):
-        render_waybill(order, size="62x100", printed_at=printed_at)
+        render("packing-list", order, size="62x100", printed_at=printed_at)
 
 
 def test_barcode_too_wide_for_the_label_is_an_error(
     order: dict[str, Any], printed_at: datetime
 ) -> None:
-    order["tracking_no"] = "JD" + "0123456789ABCDEFGHIJ" * 4
+    # The longest tracking number an order may have, all letters (no digit pairs to
+    # pack): it fits 62 mm at 300 dpi but not the narrower 76 mm stock at 203 dpi.
+    order["tracking_no"] = "JD" + "ABCDEFGHIJKLMNOPQRSTUV"
+    render_waybill(order, size="62", printed_at=printed_at)
     with pytest.raises(LabelDoesNotFit, match="barcode"):
-        render_waybill(order, size="62", printed_at=printed_at)
+        render_waybill(order, size="76x130", dpi=203, printed_at=printed_at)
 
 
 def _runs(row: bytes) -> list[int]:

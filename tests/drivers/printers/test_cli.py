@@ -21,13 +21,6 @@ from .helpers import code128_label
 LABEL = code128_label("SF777", width=696)
 
 
-def _exit_code(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-
-
 @pytest.fixture
 def fake_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, FakeControl]]:
     proc = subprocess.Popen(
@@ -56,7 +49,7 @@ def test_fake_subprocess_status_faults_and_job(
     assert main(["printer", "status", url]) == 0
     assert capsys.readouterr().out.startswith("ready")
     control.set(no_media=True)
-    assert _exit_code(["printer", "status", url]) == 1
+    assert main(["printer", "status", url]) == 1
     assert "out of labels" in capsys.readouterr().out
     printer = open_printer(url, poll_interval=0.02)
     with pytest.raises(NoMedia):
@@ -98,7 +91,7 @@ def test_fake_subprocess_killed_mid_job(
 
 
 def test_status_of_an_unreachable_printer_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _exit_code(["printer", "status", "zpl+tcp://127.0.0.1:1?timeout=0.5"]) == 1
+    assert main(["printer", "status", "zpl+tcp://127.0.0.1:1?timeout=0.5"]) == 1
     assert capsys.readouterr().out.startswith("offline:")
 
 

@@ -1,4 +1,4 @@
-"""Test helpers for central: databases, event factories and a station-like MQTT client."""
+"""Helpers for central's tests: PostgreSQL schemas, event factories, a station-like client."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import queue
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
@@ -18,7 +18,6 @@ from sync import topics
 from sync.messages import Event, EventBatch, StationStatus, decode, encode, new_event_id
 from sync.mqtt import make_client
 
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -85,18 +84,6 @@ def event(
 def batch(station: str, *events: Event) -> EventBatch:
     """A batch of ``events`` from ``station``."""
     return EventBatch(station=station, events=list(events))
-
-
-def wait_for(check: Callable[[], T], *, what: str, timeout: float = 20.0) -> T:
-    """Poll ``check`` until it returns something truthy (a wait, not a time limit)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class FakeStation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sync.broker import MosquittoBroker
+from packline.devbroker import MosquittoBroker
 
 
 class AclBroker(MosquittoBroker):

@@ -14,14 +14,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from drivers.errors import PrinterError
 from drivers.printers import Printer, PrintJob, open_printer
+from packline.commands import command_group
 
-__all__ = ["app", "test_label"]
+__all__ = ["NOT_READY", "FakeKind", "app", "test_label"]
 
-app = typer.Typer(no_args_is_help=True)
+app = command_group()
 
-# SystemExit rather than typer.Exit: ``packline.cli.main`` runs click with
-# standalone_mode=False, where typer.Exit's code is returned and then dropped.
-_NOT_READY = 1
+NOT_READY = 1
+"""Exit code of ``status`` and ``test`` when the printer is not ready (offline too)."""
 
 
 class FakeKind(enum.StrEnum):
@@ -31,22 +31,25 @@ class FakeKind(enum.StrEnum):
     zpl = "zpl"
 
 
+URL = typer.Argument(..., metavar="URL", help="Printer URL, e.g. ql+tcp://10.0.0.5:9100")
+
+
 @app.command()
-def status(url: str = typer.Argument(..., help="Printer URL, e.g. ql+tcp://10.0.0.5:9100")) -> None:
+def status(url: str = URL) -> None:
     """Print the printer's state in words; exit 1 when it is not ready."""
     with open_printer(url) as printer:
         try:
             reading = printer.status()
         except PrinterError as exc:
             typer.echo(f"offline: {exc}")
-            raise SystemExit(_NOT_READY) from None
+            raise typer.Exit(NOT_READY) from None
     typer.echo(f"{reading.state.value}: {reading.detail}")
     if reading.labels_left is not None:
         typer.echo(f"labels left (estimate): {reading.labels_left}")
     if reading.page_count is not None:
         typer.echo(f"pages printed (printer's counter): {reading.page_count}")
     if not reading.ready:
-        raise SystemExit(_NOT_READY)
+        raise typer.Exit(NOT_READY)
 
 
 def _test_size(printer: Printer) -> tuple[int, int]:
@@ -80,29 +83,37 @@ def test_label(*, width: int, height: int, text: str) -> Image.Image:
 
 
 @app.command()
-def test(url: str = typer.Argument(..., help="Printer URL")) -> None:
-    """Print a test label and say whether the printer confirmed it."""
+def test(url: str = URL) -> None:
+    """Print a test label and say whether the printer confirmed it; exit 1 when it is
+    not ready."""
     with open_printer(url) as printer:
         width, height = _test_size(printer)
         stamp = time.strftime("%Y-%m-%d %H:%M")
         image = test_label(width=width, height=height, text=stamp)
-        result = printer.print(PrintJob(job_id=f"test-{uuid.uuid4()}", images=[image]))
+        try:
+            result = printer.print(PrintJob(job_id=f"test-{uuid.uuid4()}", images=[image]))
+        except PrinterError as exc:
+            # The same words and exit code as `status`: the printer is not ready.
+            typer.echo(f"not printed: {exc}")
+            raise typer.Exit(NOT_READY) from None
     word = "printed and confirmed" if result.verified else "sent, not confirmed"
     typer.echo(f"{word}: {result.detail}")
 
 
 @app.command()
 def fake(
-    kind: FakeKind = typer.Argument(..., help="ql or zpl"),
-    port: int = typer.Option(9100, "--port", help="TCP port for print jobs (0 = any free)"),
-    snmp_port: int = typer.Option(0, "--snmp-port", help="UDP port for SNMP (ql; 0 = free)"),
+    kind: FakeKind = typer.Argument(..., metavar="KIND", help="Which printer language."),
+    port: int = typer.Option(9100, "--port", help="TCP port for print jobs (0 = any free)."),
+    snmp_port: int = typer.Option(0, "--snmp-port", help="UDP port for SNMP (ql; 0 = free)."),
     control_port: int | None = typer.Option(
-        None, "--control-port", help="JSON control port to switch faults (0 = free)"
+        None, "--control-port", help="JSON control port to switch faults (0 = free)."
     ),
-    out: Path | None = typer.Option(None, "--out", help="Directory to save received jobs"),
-    model: str = typer.Option("QL-820NWB", "--model", help="Brother model (ql)"),
-    label: str = typer.Option("62", "--label", help="Loaded Brother label (ql)"),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="DIR", help="Folder to save received jobs in."
+    ),
+    model: str = typer.Option("QL-820NWB", "--model", help="Brother model (ql)."),
+    label: str = typer.Option("62", "--label", help="Loaded Brother label (ql)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
 ) -> None:
     """Run a fake printer until Ctrl-C; prints its URL (and control port) first."""
     stop = threading.Event()

@@ -11,10 +11,11 @@ from pathlib import Path
 import typer
 
 from drivers.scanners import GS, ScannerState, UnreadableScan, open_scanner
+from packline.commands import command_group
 
 __all__ = ["CANDIDATE_PATTERNS", "Candidate", "app", "find_candidates"]
 
-app = typer.Typer(no_args_is_help=True)
+app = command_group()
 
 CANDIDATE_PATTERNS: tuple[tuple[str, str, str], ...] = (
     # (glob under the root, URL scheme, what it is)
@@ -46,7 +47,9 @@ def find_candidates(*, root: Path = Path("/")) -> list[Candidate]:
 @app.command("listen")
 def listen(
     url: str = typer.Argument(
-        ..., help="Scanner URL, e.g. serial:///dev/ttyACM0?baud=9600 or evdev:///dev/input/..."
+        ...,
+        metavar="URL",
+        help="Scanner URL, e.g. serial:///dev/ttyACM0?baud=9600 or evdev:///dev/input/...",
     ),
     as_json: bool = typer.Option(
         False, "--json", help="One JSON object per scan: text, at_wall, source."

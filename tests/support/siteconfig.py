@@ -4,13 +4,11 @@ talk to it as a given client."""
 from __future__ import annotations
 
 import itertools
-import os
 import queue
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,27 +17,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sync.broker import find_mosquitto, stop_process
+from packline.devbroker import find_mosquitto, stop_process
 from sync.mqtt import make_client, parse_mqtt_url, read_url_file
+from tests.support.cli import run_packline
 
-PACKLINE = [sys.executable, "-m", "packline"]
 _ids = itertools.count(1)
-
-
-def packline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real console script."""
-    return subprocess.run(
-        [*PACKLINE, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def broker_config(*args: str) -> subprocess.CompletedProcess[str]:
     """``packline broker config ARGS``; fails the test on a non-zero exit."""
-    done = packline("broker", "config", *args)
+    done = run_packline("broker", "config", *args)
     assert done.returncode == 0, done.stderr
     return done
 

@@ -17,19 +17,29 @@ from pathlib import Path
 import typer
 from PIL import Image
 
-from drivers.errors import DriverError
 from drivers.labels.documents import Document, load_document
-from drivers.labels.order import LabelOrder
-from drivers.labels.render import KINDS, render
+from drivers.labels.render import render
 from drivers.labels.sizes import LABEL_SIZES, QL_DPI, label_size
+from packline.commands import command_group
+from sync.errors import UserError
+from sync.order import InvalidOrder, Order, validate_order
 
-__all__ = ["LabelInputError", "OutputFormat", "app", "encode_pages"]
+__all__ = ["LabelInputError", "LabelKind", "OutputFormat", "app", "encode_pages"]
 
-app = typer.Typer(no_args_is_help=True)
+app = command_group()
 
 
-class LabelInputError(DriverError, ValueError):
+class LabelInputError(UserError, ValueError):
     """An input to ``packline label`` that cannot be used (file, order, option)."""
+
+
+class LabelKind(enum.StrEnum):
+    """What ``--kind`` renders: one of :data:`drivers.labels.render.KINDS`."""
+
+    WAYBILL = "waybill"
+    PACKING_LIST = "packing-list"
+    PRODUCT = "product"
+    RETURN = "return"
 
 
 class OutputFormat(enum.StrEnum):
@@ -81,7 +91,7 @@ def encode_pages(
     return ENCODERS[fmt](pages, model=model, label=label, dpi=dpi)
 
 
-def _read_order(path: Path) -> LabelOrder:
+def _read_order(path: Path) -> Order:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -89,8 +99,8 @@ def _read_order(path: Path) -> LabelOrder:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LabelInputError(f"order file {path} is not valid JSON: {exc}") from None
     try:
-        return LabelOrder.from_dict(data)
-    except ValueError as exc:
+        return validate_order(data)
+    except InvalidOrder as exc:
         raise LabelInputError(f"order file {path}: {exc}") from None
 
 
@@ -118,13 +128,20 @@ def _page_paths(out: Path, count: int) -> list[Path]:
 
 @app.command("render")
 def render_command(
-    out: Path = typer.Option(..., "--out", help="File to write."),
-    order_file: Path | None = typer.Option(None, "--order", help="Order JSON (docs/order.md)."),
-    document: Path | None = typer.Option(
-        None, "--document", help="Carrier-supplied waybill (PDF, PNG or ZPL) instead of --order."
+    out: Path = typer.Option(
+        ..., "--out", metavar="FILE", help="File to write (a PDF's pages: FILE, FILE-2...)."
     ),
-    kind: str = typer.Option("waybill", "--kind", help=f"One of: {', '.join(KINDS)}."),
-    fmt: OutputFormat = typer.Option(OutputFormat.PNG, "--format", help="png, ql or zpl."),
+    order_file: Path | None = typer.Option(
+        None, "--order", metavar="FILE", help="Order JSON (docs/order.md)."
+    ),
+    document: Path | None = typer.Option(
+        None,
+        "--document",
+        metavar="FILE",
+        help="Carrier-supplied waybill (PDF, PNG or ZPL) instead of --order.",
+    ),
+    kind: LabelKind = typer.Option(LabelKind.WAYBILL, "--kind", help="What to render."),
+    fmt: OutputFormat = typer.Option(OutputFormat.PNG, "--format", help="What --out receives."),
     printer_model: str = typer.Option("QL-820NWB", "--printer-model", help="Brother QL model."),
     label: str | None = typer.Option(None, "--label", help="Brother label (62, 62x100...)."),
     size: str | None = typer.Option(
@@ -137,15 +154,14 @@ def render_command(
     printed_at: datetime | None = typer.Option(
         None, "--printed-at", help="Print date to show (ISO 8601); default now."
     ),
-    font: Path | None = typer.Option(None, "--font", help="CJK font file."),
+    font: Path | None = typer.Option(None, "--font", metavar="FILE", help="CJK font file."),
 ) -> None:
     """Render an order's label, or fit a carrier's document, for a printer."""
     if (order_file is None) == (document is None):
         raise LabelInputError("give exactly one of --order ORDER.json and --document FILE")
-    if kind not in KINDS:
-        raise LabelInputError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     size_key = label_size(label or size or DEFAULT_SIZE[fmt]).key
-    resolution = dpi or DEFAULT_DPI[fmt]
+    # 0 is a resolution like -5 (refused below), not "the default".
+    resolution = DEFAULT_DPI[fmt] if dpi is None else dpi
     ql_label = label or label_size(size_key).brother_ql
     if fmt is OutputFormat.QL:
         if resolution != QL_DPI:
@@ -159,7 +175,7 @@ def render_command(
         assert order_file is not None
         try:
             page = render(
-                kind,
+                kind.value,
                 _read_order(order_file),
                 size=size_key,
                 dpi=resolution,
@@ -170,7 +186,7 @@ def render_command(
                 font=font,
             )
         except ValueError as exc:
-            if isinstance(exc, DriverError):
+            if isinstance(exc, UserError):
                 raise
             raise LabelInputError(str(exc)) from None
         doc = Document(pages=(page,))
@@ -178,19 +194,22 @@ def render_command(
 
 
 def _emit(doc: Document, *, out: Path, fmt: OutputFormat, model: str, label: str, dpi: int) -> None:
+    written = [out]
     if doc.zpl is not None:
         if fmt is not OutputFormat.ZPL:
             raise LabelInputError("a ZPL document can only go to a ZPL printer (--format zpl)")
         _write(out, doc.zpl)  # passed through untouched: the carrier's ZPL is the label
     elif fmt is OutputFormat.PNG:
-        for path, page in zip(_page_paths(out, len(doc.pages)), doc.pages, strict=True):
+        written = _page_paths(out, len(doc.pages))
+        for path, page in zip(written, doc.pages, strict=True):
             try:
                 page.save(path, format="PNG", dpi=(dpi, dpi))
             except OSError as exc:
                 raise LabelInputError(f"cannot write {path}: {exc.strerror or exc}") from None
     else:
         _write(out, encode_pages(doc.pages, fmt=fmt, model=model, label=label, dpi=dpi))
-    typer.echo(f"wrote {out}")
+    for path in written:  # a PDF of three pages is three PNG files: name each
+        typer.echo(f"wrote {path}")
 
 
 @app.command("sizes")

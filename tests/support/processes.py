@@ -9,31 +9,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sync.broker import free_port, stop_process
-
-T = TypeVar("T")
+from packline.devbroker import free_port, stop_process
+from tests.support.waiting import wait_for
 
 PACKLINE = [sys.executable, "-m", "packline"]
-
-
-def wait_for(
-    check: Callable[[], T], *, what: str, timeout: float = 30.0, interval: float = 0.1
-) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: T = check()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-        time.sleep(interval)
-        last = check()
-    return last
 
 
 def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:

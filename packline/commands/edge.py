@@ -9,14 +9,21 @@ from types import FrameType
 import typer
 
 from edge.settings import StationSettings
+from packline import __version__
+from packline.commands import command_group
 from packline.logs import setup_logging
 from packline.settings import load_settings
+from sync.errors import UserError
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True)
+app = command_group()
 
-ConfigOption = typer.Option(None, "--config", "-c", help="station.toml", dir_okay=False)
+ConfigOption = typer.Option(
+    None, "--config", "-c", metavar="FILE", help="Station settings, station.toml (docs/station.md)."
+)
+StationOption = typer.Option(None, help="Station name (overrides the config).")
+DataDirOption = typer.Option(None, metavar="DIR", help="Where the station store lives.")
 
 
 def _settings(config: Path | None, **overrides: object) -> StationSettings:
@@ -26,15 +33,18 @@ def _settings(config: Path | None, **overrides: object) -> StationSettings:
 @app.command()
 def run(
     config: Path | None = ConfigOption,
-    station: str | None = typer.Option(None, help="Station name (overrides the config)."),
-    mqtt_url: str | None = typer.Option(None, help="Broker URL, mqtt://host:port."),
-    scanner: str | None = typer.Option(None, help="Scanner URL, e.g. serial:///dev/ttyACM0."),
-    printer: str | None = typer.Option(None, help="Printer URL, e.g. file:///tmp/labels."),
-    data_dir: Path | None = typer.Option(None, help="Where the station store lives."),
+    station: str | None = StationOption,
+    mqtt_url: str | None = typer.Option(None, metavar="URL", help="Broker, mqtt://host:port."),
+    scanner: str | None = typer.Option(
+        None, metavar="URL", help="Scanner, e.g. serial:///dev/ttyACM0."
+    ),
+    printer: str | None = typer.Option(
+        None, metavar="URL", help="Printer, e.g. file:///tmp/labels."
+    ),
+    data_dir: Path | None = DataDirOption,
 ) -> None:
     """Run the edge agent until Ctrl-C or SIGTERM."""
     from edge.factory import build_agent
-    from packline import __version__
 
     setup_logging()
     settings = _settings(
@@ -56,14 +66,21 @@ def run(
 
 
 @app.command()
-def status(config: Path | None = ConfigOption) -> None:
+def status(
+    config: Path | None = ConfigOption,
+    station: str | None = StationOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
     """Show the station store: orders held, events not yet acknowledged by central."""
     from edge.clock import SystemClock
     from edge.store import StationStore
 
-    settings = _settings(config)
-    if not settings.db_path.exists():
-        raise typer.BadParameter(f"no station store at {settings.db_path}")
+    settings = _settings(config, station=station, data_dir=data_dir)
+    if not settings.db_path.is_file():
+        raise UserError(
+            f"no station store at {settings.db_path}: check station and data_dir "
+            "(the store is made by the first `packline edge run`)"
+        )
     store = StationStore(settings.db_path, station=settings.station, clock=SystemClock())
     try:
         typer.echo(f"station:  {settings.station} (site {settings.site})")

@@ -1,0 +1,125 @@
+"""The ``packline central serve`` process: start-up checks, the service, the web page.
+
+Start-up problems a person can fix (broker unreachable, port taken, database not
+usable) end the command with one line before anything runs; a broker that goes away
+later is reconnected to while the page keeps being served. uvicorn runs on the main
+thread, which also owns the signal handlers; ingest and the downlink run in
+:class:`central.service.CentralService`'s threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from types import FrameType
+
+from central.db import open_db
+from central.service import CentralService
+from central.settings import CentralSettings, shown_db_url
+from sync.errors import UserError
+from sync.mqtt import BrokerURL, parse_mqtt_url
+
+__all__ = ["StartupError", "serve_central"]
+
+log = logging.getLogger("packline.central")
+
+
+class StartupError(UserError):
+    """Central cannot start (broker unreachable, port taken); ``str()`` says why."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family = infos[0][0]
+        sock = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot listen on http://{host}:{port}: {reason}") from None
+    return sock
+
+
+def _broker(url: str) -> BrokerURL:
+    try:
+        return parse_mqtt_url(url)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _check_broker(broker: BrokerURL) -> None:
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=5):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise StartupError(f"cannot reach the MQTT broker at {broker}: {reason}") from None
+
+
+def serve_central(settings: CentralSettings, *, version: str) -> None:
+    """Run central until SIGINT or SIGTERM: ingest, downlink and the web page.
+
+    Raises :class:`StartupError` or :class:`central.db.DatabaseUnavailable` when the
+    broker, the database or the HTTP port is not usable at start. ``version`` is what
+    the page and ``/healthz`` report.
+    """
+    import uvicorn
+
+    from web.app import create_app
+
+    stop_requested: list[int] = []
+    server: uvicorn.Server | None = None
+
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
+        # Before uvicorn runs, and again after it restores these handlers and replays
+        # the signal it caught: note it and let the code below end cleanly.
+        stop_requested.append(sig)
+        if server is not None:
+            server.should_exit = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        broker = _broker(settings.mqtt_url)
+        _check_broker(broker)
+        engine = open_db(settings.db_url)
+        service = CentralService(engine=engine, mqtt_url=settings.mqtt_url, site=settings.site)
+        sock: socket.socket | None = None
+        try:
+            sock = _listen(settings.http_host, settings.http_port)
+            service.start()
+            if not service.wait_connected(10):
+                reason = service.last_connect_error or "no answer within 10 s"
+                raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
+            host, port = sock.getsockname()[:2]
+            # One line that says what this central is using (start-up errors stay one
+            # line on their own, so it comes once every check has passed).
+            log.info(
+                "packline %s central for site %s: database %s, broker %s, status page "
+                "http://%s:%s/",
+                version,
+                settings.site,
+                shown_db_url(settings.db_url),
+                broker,
+                host,
+                port,
+            )
+            app = create_app(engine=engine, settings=settings, version=version)
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=3,
+                lifespan="off",
+            )
+            server = uvicorn.Server(config)
+            if not stop_requested:
+                server.run(sockets=[sock])
+        finally:
+            service.stop()
+            engine.dispose()
+            if sock is not None:
+                sock.close()
+        log.info("central stopped")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
