@@ -158,3 +158,27 @@ def test_settings_errors_never_show_the_password(
     with pytest.raises(UserError) as err:
         load_settings(settings_class, None, mqtt_url=f"mqtt://u:{SECRET}@h:x", **station)
     assert "invalid setting mqtt_url" in str(err.value) and SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize("command", [["edge", "status"], ["edge", "run"]])
+def test_the_console_script_says_it_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    from tests.support.cli import run_packline
+
+    url_file = tmp_path / "bench.url"
+    url_file.write_text(f"mqtt://bench-01:{SECRET}@h:1883\n")
+    toml = tmp_path / "station.toml"
+    toml.write_text(
+        f'station = "bench-01"\ndata_dir = "{tmp_path}"\nmqtt_url_file = "{url_file}"\n'
+        f'mqtt_url = "mqtt://bench-01:{SECRET}@other:1883"\n'
+    )
+    done = run_packline(*command, "--config", toml)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"packline: error: invalid settings (from {toml} or the environment): "
+        "set mqtt_url or mqtt_url_file, not both\n"
+    )
+    toml.write_text(f'station = "bench-01"\nmqtt_url_file = "{tmp_path}/gone.url"\n')
+    done = run_packline(*command, "--config", toml)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"cannot read the broker URL file {tmp_path}/gone.url" in done.stderr
+    assert SECRET not in done.stdout + done.stderr
