@@ -10,7 +10,6 @@ __all__ = [
     "events",
     "orders",
     "station_of",
-    "station_tree",
     "status",
     "subscription",
 ]
@@ -58,11 +57,6 @@ def alert_ack(site: str) -> str:
 def alert_tree(site: str) -> str:
     """Wildcard for every alert of ``site`` and their acknowledgements."""
     return f"{ROOT}/{site}/alerts/#"
-
-
-def station_tree(site: str) -> str:
-    """Wildcard for every topic of every station of ``site``."""
-    return f"{ROOT}/{site}/stations/#"
 
 
 def subscription(site: str, leaf: str) -> str:
