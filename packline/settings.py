@@ -7,6 +7,7 @@ overridden per process (``PACKLINE_MQTT_URL=...``).
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,6 +72,12 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
                 f"missing setting {where}: set it {file}, as {env} or by its option"
             ) from None
         source = f" (from {path} or the environment)" if path else ""
+        if first["type"] == "extra_forbidden":
+            known = sorted(cls.model_fields)
+            near = difflib.get_close_matches(where, known, n=1, cutoff=0.6)
+            hint = f" — did you mean {near[0]}?" if near else f" (known: {', '.join(known)})"
+            file = f" in {path}" if path else ""
+            raise UserError(f"unknown setting {where}{file}{hint}") from None
         # A validator's own message is the whole story; pydantic prefixes "Value error, ".
         message = str(first["msg"]).removeprefix("Value error, ")
         raise UserError(f"invalid setting {where}{source}: {message}") from None

@@ -106,9 +106,16 @@ class PrintResult:
 
 
 class Printer(abc.ABC):
-    """A label printer reached through one transport."""
+    """A label printer reached through one transport.
+
+    ``dpi`` is the resolution labels must be rendered at for this printer, and
+    ``label_key`` the label stock it is set up for (a Brother QL's ``label=``), when
+    the printer has one; the station takes both from here by default.
+    """
 
     url: str
+    dpi: int | None = None
+    label_key: str | None = None
 
     @abc.abstractmethod
     def status(self) -> PrinterStatus:

@@ -69,6 +69,8 @@ def _png_bytes(image: Image.Image) -> bytes:
 class FilePrinter(ManagedPrinter):
     """Writes jobs as PNG plus raw bytes into ``directory``; always ready."""
 
+    dpi: int
+
     def __init__(
         self,
         *,

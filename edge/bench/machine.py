@@ -81,6 +81,7 @@ __all__ = [
     "Resume",
     "Scan",
     "ShippedParcel",
+    "Unreadable",
     "World",
     "next_step",
     "step",
@@ -94,6 +95,14 @@ class Scan:
     """A scanned (or typed) code."""
 
     text: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Unreadable:
+    """A scan the scanner could not decode (dropped, never guessed; docs/scanners.md)."""
+
+    raw: str
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -132,7 +141,7 @@ class PrinterReady:
     """The printer reports ready again: labels that failed may print now."""
 
 
-Input = Scan | PrintDone | PrintFailed | OrderChanged | Resume | PrinterReady
+Input = Scan | Unreadable | PrintDone | PrintFailed | OrderChanged | Resume | PrinterReady
 
 # --------------------------------------------------------------------------- context
 
@@ -291,7 +300,7 @@ class _Step:
         if check.ready:
             return True
         code = check.code or "printer_not_ready"
-        self.refuse(code, f"{check.message} — nothing was counted; fix it and scan again")
+        self.refuse(code, f"{check.message} — fix the printer, then scan again")
         return False
 
     # -- print jobs ------------------------------------------------------------------
@@ -1401,6 +1410,9 @@ def step(
     draft = _Step(state, rules=rules, world=world, now=now)
     if isinstance(event, Scan):
         draft.scan(event.text)
+    elif isinstance(event, Unreadable):
+        draft.text = event.raw
+        draft.refuse("unreadable", f"unreadable scan ({event.reason}): scan again")
     elif isinstance(event, PrintDone):
         draft.printed(event)
     elif isinstance(event, PrintFailed):

@@ -155,6 +155,8 @@ def test_a_payload_that_does_not_fit_its_type_records_nothing(store: StationStor
         "text": "X1",
         "reason": "unknown order X1",
         "order_no": None,
+        "code": "",
+        "operator": None,
     }
 
 

@@ -124,7 +124,9 @@ class SimBench:
                         product = line.name or line.sku
         check = PrinterCheck()
         if self.printer_known_down:
-            check = PrinterCheck(ready=False, code="printer_not_ready", message=self.printer_known_down)
+            check = PrinterCheck(
+                ready=False, code="printer_not_ready", message=self.printer_known_down
+            )
         return World(
             order=self.facts(found) if found else None,
             last=self.facts(last) if last else None,

@@ -120,6 +120,8 @@ class QLPrinterBase(ManagedPrinter):
             raise BadDeviceURL(f"{url}: unknown Brother QL model {model!r}")
         self.model = model
         self.label = label_spec(label)
+        self.dpi = QL_DPI
+        self.label_key = self.label.identifier
         self.red = red
         self.cut = cut
         self.compress = compress
