@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.chaos import BenchChaos  # noqa: E402
+from tests.support.chaos import BenchChaos
 
 
 def main() -> int:

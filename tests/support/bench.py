@@ -196,7 +196,7 @@ class SimBench:
     # -- reading -----------------------------------------------------------------------
 
     def of(self, type_name: str) -> list[Any]:
-        return [e for e in self.events if e.TYPE == type_name]
+        return [e for e in self.events if type_name == e.TYPE]
 
     def waybills(self) -> list[Printed]:
         return [p for p in self.labels if p.kind == "waybill"]

@@ -15,6 +15,7 @@ kills) and ``bench/chaos_bench.py`` (200+).
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import os
@@ -150,10 +151,8 @@ class BenchChaos:
         self.stop()
         self.fake.stop()
         for fd in (self.master, self._slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def scan(self, code: str) -> None:
         os.write(self.master, code.encode() + b"\r")
@@ -188,7 +187,7 @@ class BenchChaos:
         for order in self.orders:
             count = order["parcels"] if isinstance(order["parcels"], int) else 2
             if len(shipped.get(order["order_no"], ())) < count:
-                return scans + [order["order_no"], *self._all_items(order, count)]
+                return [*scans, order["order_no"], *self._all_items(order, count)]
         return scans
 
     @staticmethod
