@@ -196,6 +196,11 @@ def _check_printer(settings: StationSettings, printer: Printer) -> list[Finding]
             )
         )
         return findings
+    problem = media_problem(status, size)
+    if problem:
+        # The media finding says it all (the printer itself answers).
+        findings.append(Finding(what="media", ok=False, message=problem))
+        return findings
     findings.append(
         Finding(
             what="printer",
@@ -204,9 +209,6 @@ def _check_printer(settings: StationSettings, printer: Printer) -> list[Finding]
             fix="" if status.ready else "see the printer's words above",
         )
     )
-    problem = media_problem(status, size)
-    if problem:
-        findings.append(Finding(what="media", ok=False, message=problem))
-    elif status.media_width_mm:
+    if status.media_width_mm:
         findings.append(Finding(what="media", ok=True, message=f"{size.key} labels loaded"))
     return findings

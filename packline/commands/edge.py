@@ -105,6 +105,7 @@ def check(
     """
     from edge.check import check_station
 
+    setup_logging("ERROR")  # the report says it all; no log lines in between
     settings = _settings(config, station=station, site=site)
     typer.echo(f"station {settings.station} (site {settings.site})")
     typer.echo(f"settings: {config or 'environment'}: valid")
