@@ -20,6 +20,7 @@ from sync.order import (
     Order,
     OrderLine,
     OrderStatus,
+    ParcelRef,
     Party,
     ReturnInfo,
     ReturnOutcome,
@@ -229,6 +230,7 @@ def _model_fields() -> set[str]:
     fields |= {f"recipient.{name}" for name in Party.model_fields}
     fields |= {f"lines[].{name}" for name in OrderLine.model_fields}
     fields |= {f"return.{name}" for name in ReturnInfo.model_fields}
+    fields |= {f"parcels[].{name}" for name in ParcelRef.model_fields}
     return fields
 
 
