@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from drivers.errors import NoMedia, PrinterError
+from drivers.errors import NoMedia
 from drivers.printers.ledger import JobLedger, LabelStock, LedgerEntry, stock_and_ledger
 
 __all__ = [

@@ -258,10 +258,17 @@ class BenchChaos:
             scans = self.next_scans()
             if not scans or scans == [BADGE]:
                 break
+            if self.proc is None or self.proc.poll() is not None:
+                self.result.problems.append(f"the agent died: {self.log.read_text()[-2000:]}")
+                break
             for code in scans:
                 self.scan(code)
             self._settle()
         self._settle()
+        left = self.next_scans()
+        if left and left != [BADGE]:
+            state = json.dumps(self.state(), ensure_ascii=False)[:1500]
+            self.result.problems.append(f"finished with scans left {left}; state {state}")
         self.stop()
 
     def _settle(self) -> None:
