@@ -192,7 +192,10 @@ def test_a_blocked_order_is_refused_at_the_bench_with_the_imports_reasons(
     station.handle_scan("OP-1")
     outcome = station.handle_scan(order.order_no)
     assert not outcome.ok
-    assert outcome.message == f"cannot pack {order.order_no}: {'; '.join(reasons)}"
+    # The import's words, then what the packer does about it.
+    assert outcome.message == (
+        f"cannot pack {order.order_no}: {'; '.join(reasons)} — put this order aside"
+    )
     assert reasons == ["missing recipient phone, recipient address, tracking number"]
 
 

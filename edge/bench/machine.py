@@ -1162,7 +1162,7 @@ class _Step:
         if reasons:
             self.refuse(
                 "not_packable",
-                f"cannot pack {order.order_no}: {'; '.join(reasons)}",
+                f"cannot pack {order.order_no}: {'; '.join(reasons)} — put this order aside",
                 order_no=order.order_no,
             )
             return

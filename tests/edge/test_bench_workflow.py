@@ -109,7 +109,10 @@ def test_a_blocked_order_is_refused_with_the_audits_words(
 ) -> None:
     sim = bench(order("A1", **change))
     refused = sim.scan(OP, "A1")
-    assert refused.code == "not_packable" and refused.message == f"cannot pack A1: {words}"
+    assert (
+        refused.code == "not_packable"
+        and refused.message == f"cannot pack A1: {words} — put this order aside"
+    )
     (rejected,) = sim.of("scan.rejected")
     assert rejected.order_no == "A1" and rejected.code == "not_packable"
 
