@@ -1,8 +1,10 @@
 """The packing bench's workflow (B1–B8): a pure state machine fed by scans.
 
 * :mod:`edge.bench.machine` — :func:`step`: state + input + what the agent looked up
-  → new state, events, labels to print, feedback; and :func:`next_step`, what the
-  packer scans next;
+  → new state, events, labels to print, feedback (built on :mod:`edge.bench.draft`,
+  :mod:`edge.bench.printing` and :mod:`edge.bench.returns`);
+* :mod:`edge.bench.inputs` — the inputs, the rules, the world, the decision;
+* :mod:`edge.bench.guide` — :func:`next_step`, what the packer scans next;
 * :mod:`edge.bench.state` — :class:`BenchState`, the durable state (JSON);
 * :mod:`edge.bench.codes` — scans normalised (AIM identifiers, GS1/FNC1, GTINs);
 * :mod:`edge.bench.commands` — the command barcodes (``CMD-...``);
