@@ -141,6 +141,7 @@ class Agent:
         self._told: list[Feedback] = []
         self._printing = ""
         self._printer_back = False
+        self._orders_changed = False
         self._last_scan_at: float | None = None
         self._purged_at: float | None = None
         devices.on_change = self._device_changed
@@ -179,6 +180,8 @@ class Agent:
         with self._lock:
             self._resume()
             self._told = []
+            self._after()  # central's change first: the scan is judged by the newest order
+            self._told = []
             self._last_scan_at = self.clock.wall()
             self._apply(Scan(text=text), self._world(text))
             self._after()
@@ -197,13 +200,10 @@ class Agent:
         return told
 
     def orders_changed(self, changed: int = 0) -> None:
-        """Central sent orders: a newer revision of the order in progress is applied."""
-        with self._lock:
-            o = self.state.order
-            if o is not None:
-                newest = self.store.order(o.order_no)
-                if newest is not None and newest.revision > o.order.revision:
-                    self._apply(OrderChanged(order=newest), World(printer=self._printer_check()))
+        """Central sent orders (called on the network thread, so it never waits for the
+        bench): a newer revision of the order in progress is applied by the bench's own
+        loop at once (:meth:`tick`), or before the next scan."""
+        self._orders_changed = True
         self.changes.bump()
 
     def _quiet(self) -> Feedback:
@@ -221,7 +221,15 @@ class Agent:
         self._run_prints(list(decision.prints))
 
     def _after(self) -> None:
-        """Work that waited for the current input: labels the printer can now print."""
+        """Work that waited for the current input: a change from central to the order in
+        progress, labels the printer can now print."""
+        if self._orders_changed:
+            self._orders_changed = False
+            o = self.state.order
+            if o is not None:
+                newest = self.store.order(o.order_no)
+                if newest is not None and newest.revision > o.order.revision:
+                    self._apply(OrderChanged(order=newest), World(printer=self._printer_check()))
         if self._printer_back:
             self._printer_back = False
             if self.state.failed_prints:
@@ -346,11 +354,14 @@ class Agent:
     # -- what others read ----------------------------------------------------------------
 
     def view(self) -> BenchView:
-        """The packer's screen now (JSON: ``agent.view().model_dump(mode="json")``)."""
-        with self._lock:
-            state = self.state
-            version = self.changes.version
-            printing = self._printing
+        """The packer's screen now (JSON: ``agent.view().model_dump(mode="json")``).
+
+        It does not wait for the bench (a print may take seconds): each step replaces
+        the state as a whole, so the one read here is always complete.
+        """
+        state = self.state
+        version = self.changes.version
+        printing = self._printing
         ready = self.devices.readiness()
         report = self.devices.report()
         devices = DevicesView(
@@ -389,8 +400,7 @@ class Agent:
 
     def health(self) -> dict[str, Any]:
         """The device and bench part of the station status."""
-        with self._lock:
-            state = self.state
+        state = self.state
         return {
             **self.devices.report(),
             "operator": state.operator,

@@ -252,3 +252,41 @@ def test_the_view_follows_every_step(
     order = agent.store.order("QL20261123000001")
     assert order is not None and order.recipient.phone not in str(data)
     agent.close()
+
+
+def test_an_address_change_from_central_stops_a_printed_parcel_until_void_and_reprint(
+    tmp_path: Path, broker: MosquittoBroker, fake: FakeQLPrinter
+) -> None:
+    agent = make_agent(tmp_path, broker, fake, confirm="scan")
+    order = agent.store.order("QL20261123000002")
+    assert order is not None
+    pack(agent, order.order_no)
+    assert len(fake.jobs) == 1 and shipped(agent) == []  # printed, waiting for its scan
+    moved = order.model_copy(
+        update={
+            "revision": 2,
+            "recipient": order.recipient.model_copy(update={"address": "新地址 8 号"}),
+        }
+    )
+    # The downlink stores it and tells the agent (on the network thread) ...
+    agent.store.apply_orders(OrdersMessage(orders=[moved], cursor=4))
+    agent.orders_changed(1)
+    agent.tick()  # ... and the bench's loop applies it
+    view = agent.view()
+    assert view.state == "alarm" and view.alarm is not None
+    assert view.alarm.code == "order_changed" and "void" in view.alarm.message
+    agent.handle_scan("CMD-OK")
+    refused = agent.handle_scan(order.tracking_no)
+    assert refused.code == "label_outdated" and shipped(agent) == []
+    agent.handle_scan("CMD-VOID")
+    assert agent.handle_scan(order.tracking_no).ok
+    assert agent.handle_scan("CMD-REPRINT").ok
+    assert len(fake.jobs) == 2
+    # The new label carries the new address revision; scanning it ships the parcel.
+    printed = agent.store.events(type=LabelPrinted.TYPE)[-1].payload
+    assert printed["job_id"].startswith(f"{order.order_no}-r2-waybill-1") and printed["reprint"]
+    assert agent.handle_scan(order.tracking_no).outcome == "done"
+    assert shipped(agent) == [order.order_no]
+    voided = agent.store.events(type="label.voided")
+    assert [v.payload["job_id"] for v in voided] == [f"{order.order_no}-r1-waybill-1"]
+    agent.close()
