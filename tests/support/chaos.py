@@ -257,7 +257,10 @@ class BenchChaos:
         while time.monotonic() < deadline:
             scans = self.next_scans()
             if not scans or scans == [BADGE]:
-                break
+                if self._all_shipped():
+                    break
+                self._settle()  # a label the restart is printing: wait for it
+                continue
             if self.proc is None or self.proc.poll() is not None:
                 self.result.problems.append(f"the agent died: {self.log.read_text()[-2000:]}")
                 break
@@ -270,6 +273,14 @@ class BenchChaos:
             state = json.dumps(self.state(), ensure_ascii=False)[:1500]
             self.result.problems.append(f"finished with scans left {left}; state {state}")
         self.stop()
+
+    def _all_shipped(self) -> bool:
+        shipped = self.shipped()
+        return all(
+            len(shipped.get(o["order_no"], ()))
+            == (o["parcels"] if isinstance(o["parcels"], int) else len(o["parcels"]))
+            for o in self.orders
+        )
 
     def _settle(self) -> None:
         """Wait until the bench has answered everything typed (its log stops growing)."""
