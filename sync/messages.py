@@ -107,6 +107,15 @@ class StationStatus(_Model):
     labels_left: int | None = None
     backlog: int = 0
     orders_cursor: int = 0
+    # The bench's part (docs/station.md); all optional, so older stations still decode.
+    operator: str | None = None
+    order_in_progress: str | None = None
+    printer_model: str = ""
+    printer_serial: str = ""
+    scanner_detail: str = ""
+    scanner_device: str = ""
+    label_size: str = ""
+    last_scan_at: float | None = None
 
 
 def encode(message: BaseModel) -> bytes:
