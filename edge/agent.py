@@ -66,18 +66,24 @@ class Agent:
         self.feedback = feedback
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.last_scan_at: float | None = None
 
     def handle_scan(self, text: str) -> Outcome:
         """Look up, audit, print and record one scanned order (or waybill) number."""
         with self._lock:
+            self.last_scan_at = self.bench.clock.wall()
             outcome = self.bench.handle(text)
         self.feedback(outcome)
         self.uplink.notify()
         return outcome
 
     def health(self) -> dict[str, Any]:
-        """The device part of the station status."""
-        return self.devices.report()
+        """The bench and device part of the station status."""
+        return {
+            **self.devices.report(),
+            "label_size": self.settings.label_size,
+            "last_scan_at": self.last_scan_at,
+        }
 
     def run(self) -> None:
         """Run until :meth:`stop`: scanner loop in this thread, sync in the background."""

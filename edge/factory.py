@@ -60,7 +60,11 @@ def build_agent(
         printer=printer, scanner=scanner, clock=clock, interval=settings.health_interval
     )
     session = station_session(
-        site=settings.site, station=settings.station, mqtt_url=settings.mqtt_url, version=version
+        site=settings.site,
+        station=settings.station,
+        mqtt_url=settings.mqtt_url,
+        version=version,
+        instance_id=store.instance_id,
     )
     uplink = Uplink(
         session=session,
@@ -69,6 +73,8 @@ def build_agent(
         station=settings.station,
         version=version,
         health=devices.report,
+        clock=clock,
+        data_dir=settings.data_dir,
         resend_after=settings.resend_after,
     )
     bench = Bench(
@@ -80,7 +86,7 @@ def build_agent(
         label_size=settings.label_size,
         label_dpi=settings.label_dpi,
     )
-    return Agent(
+    agent = Agent(
         settings=settings,
         store=store,
         printer=printer,
@@ -91,6 +97,8 @@ def build_agent(
         version=version,
         feedback=feedback,
     )
+    uplink.health = agent.health
+    return agent
 
 
 def _log_scanner_state(state: ScannerState, detail: str) -> None:

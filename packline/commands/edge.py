@@ -81,11 +81,52 @@ def status(
             f"no station store at {settings.db_path}: check station and data_dir "
             "(the store is made by the first `packline edge run`)"
         )
-    store = StationStore(settings.db_path, station=settings.station, clock=SystemClock())
+    clock = SystemClock()
+    store = StationStore(settings.db_path, station=settings.station, clock=clock)
     try:
+        link = store.uplink_state()
         typer.echo(f"station:  {settings.station} (site {settings.site})")
+        typer.echo(f"instance: {store.instance_id}")
         typer.echo(f"orders:   {store.order_count()} (cursor {store.orders_cursor()})")
         typer.echo(f"shipped:  {len(store.shipments())} parcels")
-        typer.echo(f"backlog:  {store.backlog()} events not yet acknowledged by central")
+        typer.echo(
+            f"backlog:  {_backlog(store.backlog(), store.oldest_pending_at(), clock.wall())}"
+        )
+        typer.echo(f"broker:   {_link(link, clock.wall())}")
+        skew = link.get("clock_skew_s")
+        if isinstance(skew, int | float):
+            side = "ahead of" if skew > 0 else "behind"
+            typer.echo(f"clock:    {_ago(abs(skew))} {side} central's (as last measured)")
+        if link.get("name_conflict"):
+            typer.echo(f"name:     {link['name_conflict']}")
     finally:
         store.close()
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours} h {rest // 60} min"
+
+
+def _backlog(count: int, oldest: float | None, now: float) -> str:
+    if not count:
+        return "0 events: central holds everything recorded here"
+    age = f", oldest {_ago(now - oldest)} old" if oldest is not None else ""
+    return f"{count} events not yet acknowledged by central{age}"
+
+
+def _link(link: dict[str, object], now: float) -> str:
+    words = link.get("broker_state")
+    if not isinstance(words, str):
+        return "unknown (the agent has not run yet)"
+    since = link.get("broker_state_since")
+    when = (
+        f" (since {_ago(now - since)} ago, as the agent last saw it)"
+        if isinstance(since, int | float)
+        else ""
+    )
+    return f"{words}{when}"

@@ -40,7 +40,10 @@ def test_the_parts_follow_the_settings(tmp_path: Path) -> None:
         assert agent.devices.interval == 7.5 and agent.devices.printer is agent.printer
         assert agent.bench.operator == "op-3" and agent.bench.label_size == "62"
         uplink = agent.uplink
-        assert uplink.session.client_id == "packline-station-factory-bench-f"
+        # One client id per station store: two benches given one name do not throw
+        # each other off the broker.
+        instance = agent.store.instance_id
+        assert uplink.session.client_id == f"packline-station-factory-bench-f-{instance[:8]}"
         assert uplink.resend_after == config.resend_after
         status = uplink.status()  # the version handed in, not read from the shell
         assert (status.station, status.version, status.printer) == (
