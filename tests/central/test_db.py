@@ -18,7 +18,7 @@ def test_migrates_to_head_and_reopens(engine: Engine, db_url: str) -> None:
     assert {"stations", "events", "shipments", "orders", "sequences"} <= names
     with engine.connect() as conn:
         head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert head == "0002_order_blocked_reasons"
+    assert head == "0004_fleet_sync"
     again = open_db(db_url)  # an already current database is left as it is
     try:
         with again.connect() as conn:
