@@ -65,8 +65,9 @@ def record_dead_letter(
     station: str | None = None,
     instance_id: str | None = None,
     key: str | None = None,
-) -> int:
-    """Keep one message central could not take; returns its row id.
+) -> tuple[int, int]:
+    """Keep one message central could not take; returns its row id and how many
+    times it has now come (1 for a new one).
 
     ``key`` says which messages are "the same" (default: same topic, reason and
     bytes); a message with the key of a row already kept adds to its ``repeats``.
@@ -78,15 +79,17 @@ def record_dead_letter(
         key = f"{reason}:{digest.hexdigest()[:40]}"
     key = key[:128]
     held = conn.execute(
-        sa.select(dead_letters.c.id).where(dead_letters.c.key == key).limit(1)
-    ).scalar_one_or_none()
+        sa.select(dead_letters.c.id, dead_letters.c.repeats)
+        .where(dead_letters.c.key == key)
+        .limit(1)
+    ).first()
     if held is not None:
         conn.execute(
             dead_letters.update()
-            .where(dead_letters.c.id == held)
+            .where(dead_letters.c.id == held.id)
             .values(repeats=dead_letters.c.repeats + 1, last_at=now)
         )
-        return int(held)
+        return int(held.id), int(held.repeats) + 1
     inserted = conn.execute(
         dead_letters.insert().values(
             first_at=now,
@@ -103,7 +106,7 @@ def record_dead_letter(
         )
     ).inserted_primary_key
     assert inserted is not None
-    return int(inserted[0])
+    return int(inserted[0]), 1
 
 
 def _iso(value: dt.datetime) -> str:
