@@ -137,12 +137,13 @@ def _insert_new(conn: Connection, values: dict[str, object]) -> bool:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        done = conn.execute(pg_insert(station_boots).values(values).on_conflict_do_nothing())
+        stmt = pg_insert(station_boots).values(values).on_conflict_do_nothing()
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        done = conn.execute(sqlite_insert(station_boots).values(values).on_conflict_do_nothing())
-    return bool(done.rowcount)
+        stmt = sqlite_insert(station_boots).values(values).on_conflict_do_nothing()  # type: ignore[assignment]
+    # RETURNING says whether a row went in (rowcount may be -1: unknown).
+    return conn.execute(stmt.returning(station_boots.c.station)).first() is not None
 
 
 def boot_clocks(conn: Connection, *, station: str, boot_ids: Iterable[str]) -> dict[str, BootClock]:

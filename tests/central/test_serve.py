@@ -97,9 +97,7 @@ def test_central_started_before_its_broker_serves_and_connects_when_it_can(
     try:
 
         def waiting() -> dict[str, str] | None:
-            assert central.proc is not None and central.proc.poll() is None, (
-                central.log.read_text()
-            )
+            assert central.proc is not None and central.proc.poll() is None, central.log.read_text()
             try:
                 code, body = _healthz(central.port)
             except OSError:

@@ -168,9 +168,7 @@ def test_every_connect_subscribes_again(tmp_path: Path) -> None:
         assert session.state.reason == (
             "lost the connection to the broker (it stopped, or the network failed)"
         )
-        wait_for(
-            lambda: session.state.reason.startswith("cannot reach"), what="a failed reconnect"
-        )
+        wait_for(lambda: session.state.reason.startswith("cannot reach"), what="a failed reconnect")
         assert session.state.reason == (
             f"cannot reach the broker at {broker.url}: connection refused"
         )
