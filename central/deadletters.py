@@ -48,10 +48,14 @@ REASONS: dict[str, str] = {
 SAMPLE_BYTES = 2048
 
 
+# Control characters are shown as escapes: a sample is read in a terminal, and
+# PostgreSQL text cannot hold NUL.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if chr(c) not in "\t\n"}
+
+
 def _sample(payload: bytes) -> str:
     text = payload[:SAMPLE_BYTES].decode("utf-8", errors="backslashreplace")
-    # PostgreSQL text cannot hold NUL.
-    return text.replace("\x00", "\\x00")
+    return text.translate(_CONTROLS)
 
 
 def record_dead_letter(

@@ -267,7 +267,8 @@ class CentralService:
             instance_id=batch.instance_id,
             name_conflict=result.name_conflict,
         )
-        self.dead_letters["integrity"] += result.integrity_refused
+        if result.integrity_refused:
+            self.dead_letters["integrity"] += result.integrity_refused
         log.debug(
             "station %s: stored %d events, acked %d", station, len(batch.events), result.acked
         )

@@ -220,9 +220,16 @@ def _finite(text: str) -> float:
 
 
 def _load(data: bytes | bytearray | str) -> Any:
+    if isinstance(data, bytes | bytearray):
+        raw = bytes(data)
+        try:
+            data = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start : exc.start + 1].hex()
+            raise WireError(f"not JSON: not UTF-8 text (byte 0x{bad} at {exc.start})") from None
     try:
         return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise WireError(f"not JSON: {exc}") from None
     except RecursionError:
         raise WireError("not JSON: nested too deeply") from None
