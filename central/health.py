@@ -51,7 +51,7 @@ TRACKED: tuple[str, ...] = (
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
+    if value is None or value == "":
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
