@@ -94,9 +94,9 @@ def duration_words(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
-    hours, rest = divmod(int(seconds), 3600)
+    hours, minutes = divmod(round(seconds / 60), 60)
     if hours < 48:
-        return f"{hours} h {rest // 60} min"
+        return f"{hours} h {minutes} min"
     return f"{hours // 24} days {hours % 24} h"
 
 

@@ -42,7 +42,7 @@ from sync.messages import (
 )
 from sync.session import Message, MqttSession, SessionState, Will
 
-__all__ = ["Outbox", "Uplink", "station_session"]
+__all__ = ["Outbox", "Uplink", "duration_words", "station_session"]
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +109,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _duration(seconds: float) -> str:
+def duration_words(seconds: float) -> str:
+    """``40 s``, ``47 min``, ``3 h 0 min``: a length of time for people (sign dropped)."""
     seconds = abs(seconds)
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours} h {rest // 60} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -258,7 +259,7 @@ class Uplink:
         if not count:
             return "no records waiting to be sent"
         oldest = self.outbox.oldest_pending_at()
-        age = "" if oldest is None else f", oldest {_duration(self.clock.wall() - oldest)}"
+        age = "" if oldest is None else f", oldest {duration_words(self.clock.wall() - oldest)}"
         return f"holding {_plural(count, 'record')} for central{age}"
 
     def _set_broker_state(
@@ -313,7 +314,7 @@ class Uplink:
             self._central_silent = True
         self._set_broker_state(
             f"connected to the broker at {self.session.broker}, but no word from central for "
-            f"{_duration(self.central_silent_after)}: is central running, and does it serve "
+            f"{duration_words(self.central_silent_after)}: is central running, and does it serve "
             f"site {self.site!r}?"
         )
 
@@ -346,7 +347,7 @@ class Uplink:
                 log.warning(
                     "this bench's clock is %s %s central's; central corrects the times it "
                     "stores (check the bench's time service)",
-                    _duration(skew),
+                    duration_words(skew),
                     side,
                 )
             else:
@@ -453,7 +454,7 @@ class Uplink:
             if run is None or (not force and now - run.last < ORDERS_QUIET):
                 return
             self._download = None
-        took = f" in {_duration(run.last - run.started)}" if run.messages > 1 else ""
+        took = f" in {duration_words(run.last - run.started)}" if run.messages > 1 else ""
         skipped = f", {run.refused:,} skipped" if run.refused else ""
         log.info(
             "received %s from central (%s new or changed%s)%s; cursor %d, %s held",

@@ -9,6 +9,7 @@ from types import FrameType
 import typer
 
 from edge.settings import StationSettings
+from edge.uplink import duration_words
 from packline import __version__
 from packline.commands import command_group
 from packline.logs import setup_logging
@@ -96,26 +97,17 @@ def status(
         skew = link.get("clock_skew_s")
         if isinstance(skew, int | float):
             side = "ahead of" if skew > 0 else "behind"
-            typer.echo(f"clock:    {_ago(abs(skew))} {side} central's (as last measured)")
+            typer.echo(f"clock:    {duration_words(abs(skew))} {side} central's (as last measured)")
         if link.get("name_conflict"):
             typer.echo(f"name:     {link['name_conflict']}")
     finally:
         store.close()
 
 
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours} h {rest // 60} min"
-
-
 def _backlog(count: int, oldest: float | None, now: float) -> str:
     if not count:
         return "0 events: central holds everything recorded here"
-    age = f", oldest {_ago(now - oldest)} old" if oldest is not None else ""
+    age = f", oldest {duration_words(now - oldest)} old" if oldest is not None else ""
     return f"{count} events not yet acknowledged by central{age}"
 
 
@@ -125,7 +117,7 @@ def _link(link: dict[str, object], now: float) -> str:
         return "unknown (the agent has not run yet)"
     since = link.get("broker_state_since")
     when = (
-        f" (since {_ago(now - since)} ago, as the agent last saw it)"
+        f" (since {duration_words(now - since)} ago, as the agent last saw it)"
         if isinstance(since, int | float)
         else ""
     )
