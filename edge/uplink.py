@@ -388,15 +388,17 @@ class Uplink:
         if ack.station != self.station:
             log.warning("ignored an ack addressed to station %r", ack.station)
             return
-        self._heard_from_central()
         if ack.at is not None:
             self._note_central_time(ack.at)
         if ack.instance_id is not None and ack.instance_id != self.instance_id:
-            return  # for another bench that uses this name: its seqs are not ours
+            # For another bench that uses this name: its seqs are not ours.
+            self._heard_from_central()
+            return
         self._note_conflict(ack.name_conflict)
         removed = self.outbox.acknowledge(ack.seq)
         if removed:
             log.debug("central holds up to seq %d; %d outbox rows removed", ack.seq, removed)
+        self._heard_from_central()
         if ack.seq >= self._sent_top:
             self._sent_top = 0
         self._wake.set()
@@ -500,7 +502,7 @@ class Uplink:
             self._sent_top = 0
             return
         if self._sent_top:
-            log.info("no ack within %.0fs; resending from seq %d", resend_after, events[0].seq)
+            log.info("no ack within %g s; resending from seq %d", resend_after, events[0].seq)
         batch = EventBatch(
             station=self.station,
             events=events,

@@ -438,3 +438,29 @@ def test_a_big_download_is_one_line_and_an_order_it_cannot_read_holds_nothing_ba
     assert lines[-1] == (
         "received 3 orders from central (2 new or changed, 1 skipped); cursor 2003, 2,002 held"
     )
+
+
+def test_a_broker_without_central_for_this_site_is_said_once(
+    store: StationStore, central: Central, broker: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The broker answers, but no central serves site "pump" (a wrong site, or central
+    # down): the station says so once, and again when central answers.
+    store.record("t", {})
+    with caplog.at_level(logging.INFO, logger="edge.uplink"):
+        pump = start_pump(store, broker, resend_after=0.5, central_silent_after=1.0)
+        try:
+            wait_for(lambda: "no word from central" in pump.broker_state, what="the silence")
+            for _ in range(3):
+                central.next_batch()  # resent, unanswered
+            central.ack(encode(Ack(station="b1", seq=1, at=time.time())))
+            wait_for(lambda: "central answers again" in pump.broker_state, what="the answer")
+        finally:
+            pump.stop()
+    said = [r.getMessage() for r in caplog.records if "central" in r.getMessage()]
+    silent = [s for s in said if "no word from central" in s]
+    assert silent == [
+        f"connected to the broker at {broker.url}, but no word from central for 1 s: is "
+        "central running, and does it serve site 'pump'?; holding 1 record for central, "
+        f"{silent[0].rsplit(', ', 1)[1]}"
+    ]
+    assert any(s.endswith("central answers again; no records waiting to be sent") for s in said)
