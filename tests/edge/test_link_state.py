@@ -146,3 +146,35 @@ def test_a_connected_station_stops_cleanly_without_a_warning(
         assert warnings(s) == [], log
         assert "disconnected (the agent is stopping)" in log
         assert edge_status(s)["broker"].startswith("disconnected (the agent is stopping)")
+
+
+def test_a_broker_crash_is_said_in_words_and_so_is_its_return(
+    tmp_path: Path, own_broker: MosquittoBroker
+) -> None:
+    with station(tmp_path, own_broker.url) as s:
+        wait_for(
+            lambda: "connected to the broker at" in s.log.read_text(),
+            what="the station to connect",
+            timeout=60,
+        )
+        s.scan("NOT-AN-ORDER-2")  # no central: the record stays held
+        wait_for(lambda: s.backlog() == 1, what="the scan recorded")
+        own_broker.kill()
+        wait_for(lambda: len(warnings(s)) >= 2, what="the loss and the failed reconnect")
+        said = warnings(s)
+        lost, unreachable = said[0].split(": ", 1)[1], said[1].split(": ", 1)[1]
+        assert lost.startswith(
+            "lost the connection to the broker (it stopped, or the network failed); "
+            "holding 1 record for central, oldest"
+        ), said
+        assert unreachable.startswith(
+            f"cannot reach the broker at {own_broker.url}: connection refused; holding 1 record"
+        ), said
+        assert "Unspecified error" not in s.log.read_text()
+        own_broker.start()
+        wait_for(
+            lambda: s.log.read_text().count("connected to the broker at") >= 2,
+            what="the station back",
+            timeout=60,
+        )
+        assert len(warnings(s)) == 2  # each change once, not each retry
