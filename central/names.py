@@ -127,13 +127,14 @@ def claim_name(
     A message without an instance id (a station older than instance ids) is accepted.
     Raises or clears the two-benches alert as the conflict starts or ends.
     """
+    if instance_id is None:
+        # A station older than instance ids: it can be neither told apart nor told.
+        return NameClaim(accepted=True, owner=None, conflict=None)
     row = conn.execute(
         sa.select(stations.c.instance_id, stations.c.name_conflict).where(
             stations.c.station == station
         )
     ).one()
-    if instance_id is None:
-        return NameClaim(accepted=True, owner=row.instance_id, conflict=row.name_conflict)
     owner = row.instance_id
     if owner is None:
         owner = instance_id

@@ -185,6 +185,7 @@ class Uplink:
         self._last_status: bytes | None = None
         self._lock = threading.Lock()
         self._broker_state = "not started"
+        self._broker_since = self.clock.wall()
         self._connected_at: float | None = None
         self._central_at: float | None = None
         self._central_silent = False
@@ -269,6 +270,7 @@ class Uplink:
             if words == self._broker_state:
                 return
             self._broker_state = words
+            self._broker_since = self.clock.wall()
         if say:
             log.log(level, "%s; %s", words, self._held())
         self._keep_state()
@@ -277,7 +279,7 @@ class Uplink:
         with self._lock:
             state = {
                 "broker_state": self._broker_state,
-                "broker_state_since": self.clock.wall(),
+                "broker_state_since": self._broker_since,
                 "clock_skew_s": self._clock_skew_s,
                 "name_conflict": self._name_conflict,
                 "instance_id": self.instance_id,

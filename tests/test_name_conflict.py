@@ -38,7 +38,9 @@ def central(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Central]:
 
 
 def instance_of(station: Station) -> str:
-    return str(query(station.db, "SELECT value FROM settings WHERE key = 'instance_id'")[0][0])
+    """The station store's instance id; empty until the store is made."""
+    rows = query(station.db, "SELECT value FROM settings WHERE key = 'instance_id'")
+    return str(rows[0][0]) if rows else ""
 
 
 def shipped_at_central(central: Central) -> list[str]:
@@ -59,8 +61,7 @@ def test_the_second_bench_with_a_name_is_refused_and_both_are_told(
         assert query(central.db, "SELECT instance_id FROM stations") == [(owner,)]
 
         second.start()  # same name, its own store
-        wait_for(lambda: second.db.exists() and instance_of(second), what="the second store")
-        newcomer = instance_of(second)
+        newcomer = wait_for(lambda: instance_of(second), what="the second store")
         assert newcomer != owner
         # A new order reaches both (they read the same topic); the second packs it.
         late = tmp_path / "late.json"
