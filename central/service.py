@@ -1,11 +1,14 @@
-"""The MQTT side of central: ingest, acks and the orders downlink.
+"""The MQTT side of central: ingest, acks, central's clock and the orders downlink.
 
 Threads, and why: the MQTT session's network thread runs ingest and status, handlers
 on the session (store, commit, then ack — in that order, so an ack always names
 committed events); one downlink thread polls the database for new orders (an import
 from another process must reach the stations within about a second) and publishes
-them. The process around it (start-up checks, the web page, signals) is
-:mod:`packline.serve`.
+them, and every ``clock_every`` seconds sends each online station an ack carrying
+central's time. A message that cannot be taken is set aside in the dead letters
+(:mod:`central.deadletters`) and the handler returns as if it had been handled: one
+bad message never blocks a station's stream. The process around it (start-up checks,
+the web page, signals) is :mod:`packline.serve`.
 """
 
 from __future__ import annotations
