@@ -54,7 +54,7 @@ class CentralSettings(BaseSettings):
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="mqtt://[user[:pw]@]host[:port]"
     )
-    site: str = Field(default="demo", min_length=1)
+    site: str = Field(default="demo", min_length=1, max_length=64)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     skew_tolerance: float = Field(
