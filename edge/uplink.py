@@ -134,6 +134,28 @@ class _Download:
     cursor: int = 0
 
 
+def _max_length(field: str) -> int | None:
+    info = StationStatus.model_fields.get(field)
+    if info is None:
+        return None
+    for meta in info.metadata:
+        limit = getattr(meta, "max_length", None)
+        if limit is not None:
+            return int(limit)
+    return None
+
+
+def _fitted(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Texts cut to what the status allows: a printer's long error text must not keep
+    the whole status from being sent."""
+    fitted = dict(fields)
+    for name, value in fields.items():
+        limit = _max_length(name)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            fitted[name] = value[: limit - 1] + "…"
+    return fitted
+
+
 class Uplink:
     """Drives the station's session: the pump thread, the ack and orders handlers.
 
@@ -544,11 +566,11 @@ class Uplink:
             "orders_held": self.outbox.order_count(),
             "orders_cursor": self.outbox.orders_cursor(),
             "disk_free_bytes": self._disk_free(),
-            "broker_state": self.broker_state[:255],
+            "broker_state": self.broker_state,
             "name_conflict": self.name_conflict,
         }
         fields.update(self.health())
-        return StationStatus(**fields)
+        return StationStatus(**_fitted(fields))
 
     def _maybe_publish_status(self) -> None:
         now = time.monotonic()

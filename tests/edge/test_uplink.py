@@ -464,3 +464,21 @@ def test_a_broker_without_central_for_this_site_is_said_once(
         f"{silent[0].rsplit(', ', 1)[1]}"
     ]
     assert any(s.endswith("central answers again; no records waiting to be sent") for s in said)
+
+
+def test_a_long_printer_text_is_cut_rather_than_keeping_the_status_back(
+    store: StationStore, broker: MosquittoBroker
+) -> None:
+    session = station_session(site=SITE, station="b1", mqtt_url=broker.url)
+    long_words = "cover open; " * 40
+    pump = Uplink(
+        session=session,
+        outbox=store,
+        site=SITE,
+        station="b1",
+        health=lambda: {"printer": "fault", "printer_detail": long_words},
+    )
+    status = pump.status()
+    assert status.printer == "fault"
+    assert len(status.printer_detail) == 255 and status.printer_detail.endswith("…")
+    assert long_words.startswith(status.printer_detail[:-1])
