@@ -181,6 +181,7 @@ class Uplink:
         resend_after: float = 5.0,
         status_every: float = 10.0,
         batch_size: int = 200,
+        max_batch_bytes: int = 256 * 1024,
         central_silent_after: float = 90.0,
     ) -> None:
         self.session = session
@@ -195,6 +196,9 @@ class Uplink:
         self.resend_after = resend_after
         self.status_every = status_every
         self.batch_size = batch_size
+        # Well below central's max_message_bytes (1 MiB by default): a batch central
+        # would set aside unread would hold the whole outbox back.
+        self.max_batch_bytes = max_batch_bytes
         self.central_silent_after = central_silent_after
         self.instance_id = outbox.instance_id
         self.started_at: float | None = None
@@ -527,19 +531,27 @@ class Uplink:
             return
         if self._sent_top:
             log.info("no ack within %g s; resending from seq %d", resend_after, events[0].seq)
-        batch = EventBatch(
-            station=self.station,
-            events=events,
-            instance_id=self.instance_id,
-            boot_id=self.clock.boot_id,
-            sent_mono=self.clock.mono(),
-            sent_wall=self.clock.wall(),
-        )
+        body = self._batch(events)
+        while len(body) > self.max_batch_bytes and len(events) > 1:
+            events = events[: len(events) // 2]
+            body = self._batch(events)
         # A batch the broker refuses (its PUBACK says so, and the session logs it) is
         # like one lost: no ack comes, and it is sent again after resend_after.
-        self.session.publish(topics.events(self.site, self.station), encode(batch))
+        self.session.publish(topics.events(self.site, self.station), body)
         self._sent_top = events[-1].seq
         self._sent_at = now
+
+    def _batch(self, events: list[Event]) -> bytes:
+        return encode(
+            EventBatch(
+                station=self.station,
+                events=events,
+                instance_id=self.instance_id,
+                boot_id=self.clock.boot_id,
+                sent_mono=self.clock.mono(),
+                sent_wall=self.clock.wall(),
+            )
+        )
 
     def _disk_free(self) -> int | None:
         if self.data_dir is None:

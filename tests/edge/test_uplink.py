@@ -482,3 +482,25 @@ def test_a_long_printer_text_is_cut_rather_than_keeping_the_status_back(
     assert status.printer == "fault"
     assert len(status.printer_detail) == 255 and status.printer_detail.endswith("…")
     assert long_words.startswith(status.printer_detail[:-1])
+
+
+def test_batches_stay_under_their_byte_limit_and_in_seq_order(
+    store: StationStore, central: Central, broker: MosquittoBroker
+) -> None:
+    for i in range(12):
+        store.record("note", {"i": i, "text": "x" * 1000})
+    pump = start_pump(store, broker, resend_after=30.0, max_batch_bytes=4000)
+    try:
+        seen: list[int] = []
+        while len(seen) < 12:
+            got = central.next_batch()
+            assert len(encode(got)) <= 4000
+            assert [e.seq for e in got.events] == list(
+                range(len(seen) + 1, len(seen) + 1 + len(got.events))
+            )
+            seen += [e.seq for e in got.events]
+            central.ack(encode(Ack(station="b1", seq=seen[-1])))
+        assert seen == list(range(1, 13))
+        wait_for(lambda: store.backlog() == 0, what="the outbox to drain")
+    finally:
+        pump.stop()
