@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Self
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
 
 __all__ = ["CentralSettings", "default_db_path", "shown_db_url"]
 
@@ -54,6 +57,9 @@ class CentralSettings(BaseSettings):
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="mqtt://[user[:pw]@]host[:port]"
     )
+    mqtt_url_file: Path | None = Field(
+        default=None, description="a file holding the broker URL (docs/broker.md)"
+    )
     site: str = Field(default="demo", min_length=1, max_length=64)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
@@ -89,3 +95,25 @@ class CentralSettings(BaseSettings):
         if re.search(r"[/+#\s]", value):
             raise ValueError(f"must not contain '/', '+', '#' or spaces, not {value!r}")
         return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        check_broker_url(value)  # its ValueError names what is wrong, never the password
+        return value
+
+    @field_validator("mqtt_url_file")
+    @classmethod
+    def _broker_url_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_url_file(value)  # unreadable or not a URL: one line naming the file
+        return value
+
+    @model_validator(mode="after")
+    def _broker_url_from_file(self) -> Self:
+        self.mqtt_url = broker_url_setting(
+            mqtt_url=self.mqtt_url,
+            mqtt_url_file=self.mqtt_url_file,
+            url_given="mqtt_url" in self.model_fields_set,
+        )
+        return self

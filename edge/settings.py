@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from drivers.labels.sizes import label_size
-from sync.mqtt import parse_mqtt_url
+from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
 
 __all__ = ["NAME", "StationSettings"]
 
@@ -25,7 +26,7 @@ class StationSettings(BaseSettings):
         station = "bench-01"
         site = "wh1"
         data_dir = "/var/lib/packline"
-        mqtt_url = "mqtt://central.lan:1883"
+        mqtt_url_file = "/etc/packline/bench-01.url"   # or mqtt_url = "mqtt://central.lan:1883"
         scanner = "serial:///dev/ttyACM0?baud=9600"
         printer = "ql+tcp://10.0.0.5:9100?model=QL-820NWB&label=62"
         label_size = "62"
@@ -38,6 +39,7 @@ class StationSettings(BaseSettings):
     site: str = Field(default="demo", min_length=1, max_length=64)
     data_dir: Path = Path("/var/lib/packline")
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_url_file: Path | None = None
     scanner: str = "serial:///dev/ttyACM0?baud=9600"
     printer: str = "file:///var/lib/packline/printed"
     label_size: str = "100x180"
@@ -63,8 +65,24 @@ class StationSettings(BaseSettings):
     @field_validator("mqtt_url")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        parse_mqtt_url(value)  # its ValueError names what is wrong
+        check_broker_url(value)  # its ValueError names what is wrong, never the password
         return value
+
+    @field_validator("mqtt_url_file")
+    @classmethod
+    def _broker_url_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_url_file(value)  # unreadable or not a URL: one line naming the file
+        return value
+
+    @model_validator(mode="after")
+    def _broker_url_from_file(self) -> Self:
+        self.mqtt_url = broker_url_setting(
+            mqtt_url=self.mqtt_url,
+            mqtt_url_file=self.mqtt_url_file,
+            url_given="mqtt_url" in self.model_fields_set,
+        )
+        return self
 
     @property
     def db_path(self) -> Path:

@@ -328,7 +328,9 @@ class Uplink:
         elif state.reason != "connecting":
             with self._lock:
                 self._connected_at = None
-            self._set_broker_state(state.reason)
+            broker = str(self.session.broker)
+            where = "" if broker in state.reason else f" ({broker})"
+            self._set_broker_state(f"{state.reason}{where}")
 
     def _check_central(self) -> None:
         """Connected, yet no word from central for a long time: say so once."""

@@ -27,7 +27,7 @@ from packline.devbroker import MosquittoBroker, stop_process
 from packline.logs import setup_logging
 from packline.samples import sample_orders
 from sync.errors import UserError
-from sync.mqtt import parse_mqtt_url
+from sync.mqtt import hide_password, parse_mqtt_url
 
 __all__ = ["demo"]
 
@@ -195,7 +195,7 @@ def demo(
             )
         print(
             f"\npackline demo is running: status page {page}\n"
-            f"broker {mqtt_url}, state in {root}. Ctrl-C stops everything.\n",
+            f"broker {hide_password(mqtt_url)}, state in {root}. Ctrl-C stops everything.\n",
             flush=True,
         )
         # Station i packs orders i, i+n, i+2n...; now and then a packer scans a

@@ -70,8 +70,7 @@ def _wait_for_broker(service: CentralService, broker: BrokerURL) -> bool:
         if reason.startswith("the broker refused") and not any(
             words in reason for words in _PASSING_REFUSALS
         ):
-            words = reason.removeprefix("the broker refused the connection: ")
-            raise StartupError(f"the MQTT broker at {broker} refused central: {words}")
+            raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
     return False
 
 

@@ -63,14 +63,15 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
         return cls.model_validate(loaded.model_dump())
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        where = ".".join(str(p) for p in first["loc"])
         if first["type"] == "missing":
             env = f"PACKLINE_{where.upper()}"
             file = f"in {path}" if path else "in a config file (--config)"
             raise UserError(
                 f"missing setting {where}: set it {file}, as {env} or by its option"
             ) from None
+        what = f"setting {where}" if where else "settings"  # a rule across settings
         source = f" (from {path} or the environment)" if path else ""
         # A validator's own message is the whole story; pydantic prefixes "Value error, ".
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise UserError(f"invalid setting {where}{source}: {message}") from None
+        raise UserError(f"invalid {what}{source}: {message}") from None

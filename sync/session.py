@@ -194,7 +194,7 @@ def disconnect_words(reason: str, *, from_broker: bool) -> str:
     if reason == "Keep alive timeout":
         return "the broker stopped answering (no reply within the keep-alive time)"
     if reason in ("Unspecified error", "Success"):
-        return "lost the connection to the broker (it stopped, or the network failed)"
+        return "lost the connection to the broker: it stopped, or the network failed"
     return f"lost the connection to the broker: {reason}"
 
 
@@ -490,7 +490,7 @@ class MqttSession:
             state = self._set_state(connected=False, reason=words)
             if was:
                 if not stopping:
-                    self._log(logging.WARNING, "%s at %s; reconnecting", words, self.broker)
+                    self._log(logging.WARNING, "%s (%s); reconnecting", words, self.broker)
                 self._notify(listeners, state)
         except Exception:
             log.exception("error in the disconnect callback of %s", self.client_id)

@@ -88,12 +88,13 @@ def status(
         link = store.uplink_state()
         typer.echo(f"station:  {settings.station} (site {settings.site})")
         typer.echo(f"instance: {store.instance_id}")
+        typer.echo(f"broker:   {_broker(settings)}")
         typer.echo(f"orders:   {store.order_count()} (cursor {store.orders_cursor()})")
         typer.echo(f"shipped:  {len(store.shipments())} parcels")
         typer.echo(
             f"backlog:  {_backlog(store.backlog(), store.oldest_pending_at(), clock.wall())}"
         )
-        typer.echo(f"broker:   {_link(link, clock.wall())}")
+        typer.echo(f"link:     {_link(link, clock.wall())}")
         skew = link.get("clock_skew_s")
         if isinstance(skew, int | float):
             side = "ahead of" if skew > 0 else "behind"
@@ -122,3 +123,11 @@ def _link(link: dict[str, object], now: float) -> str:
         else ""
     )
     return f"{words}{when}"
+
+
+def _broker(settings: StationSettings) -> str:
+    # Never the password: the URL's str() leaves it out.
+    from sync.mqtt import parse_mqtt_url
+
+    where = f" (from {settings.mqtt_url_file})" if settings.mqtt_url_file else ""
+    return f"{parse_mqtt_url(settings.mqtt_url)}{where}"

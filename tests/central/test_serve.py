@@ -141,7 +141,10 @@ def test_credentials_the_broker_refuses_are_one_line_and_exit_2(tmp_path: Path) 
         broker.kill()
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
-    assert f"the MQTT broker at {broker.url} refused central: Not authorized" in done.stderr
+    assert done.stderr == (
+        f"packline: error: the MQTT broker at {broker.url} refused: the broker refused the "
+        "connection: Not authorized\n"
+    )
 
 
 def test_port_in_use_is_one_line_and_exit_2(tmp_path: Path, broker: MosquittoBroker) -> None:

@@ -86,7 +86,7 @@ def test_a_peer_that_is_no_broker_is_said_once_with_the_records_held(tmp_path: P
                 "MQTT broker, and does it expect plain MQTT?); no records waiting to be sent"
             ), said[0]
             shown = edge_status(s)
-            assert shown["broker"].startswith(f"the broker at {url} closed the connection")
+            assert shown["link"].startswith(f"the broker at {url} closed the connection")
             assert shown["backlog"].startswith("1 events not yet acknowledged by central, oldest")
             assert stop(s) == 0
             assert warnings(s) == said  # the stop is no WARNING
@@ -112,7 +112,7 @@ def test_an_unreachable_broker_is_said_in_words(tmp_path: Path, url: str, words:
     with station(tmp_path, url) as s:
         wait_for(lambda: warnings(s), what="the station to say it", timeout=60)
         assert expected in warnings(s)[0], warnings(s)
-        assert edge_status(s)["broker"].startswith(expected)
+        assert edge_status(s)["link"].startswith(expected)
         assert "Traceback" not in s.log.read_text()
 
 
@@ -122,9 +122,10 @@ def test_credentials_the_broker_refuses_are_said_in_words(tmp_path: Path) -> Non
         with station(tmp_path, broker.url) as s:
             wait_for(lambda: warnings(s), what="the station to say it", timeout=60)
             assert warnings(s)[0].endswith(
-                "the broker refused the connection: Not authorized; no records waiting to be sent"
+                f"the broker refused the connection: Not authorized ({broker.url}); no records "
+                "waiting to be sent"
             )
-            assert edge_status(s)["broker"].startswith(
+            assert edge_status(s)["link"].startswith(
                 "the broker refused the connection: Not authorized"
             )
     finally:
@@ -140,12 +141,12 @@ def test_a_connected_station_stops_cleanly_without_a_warning(
             what="the station to connect",
             timeout=60,
         )
-        assert edge_status(s)["broker"].startswith(f"connected to the broker at {broker.url}")
+        assert edge_status(s)["link"].startswith(f"connected to the broker at {broker.url}")
         assert stop(s) == 0
         log = s.log.read_text()
         assert warnings(s) == [], log
         assert "disconnected (the agent is stopping)" in log
-        assert edge_status(s)["broker"].startswith("disconnected (the agent is stopping)")
+        assert edge_status(s)["link"].startswith("disconnected (the agent is stopping)")
 
 
 def test_a_broker_crash_is_said_in_words_and_so_is_its_return(
@@ -164,8 +165,8 @@ def test_a_broker_crash_is_said_in_words_and_so_is_its_return(
         said = warnings(s)
         lost, unreachable = said[0].split(": ", 1)[1], said[1].split(": ", 1)[1]
         assert lost.startswith(
-            "lost the connection to the broker (it stopped, or the network failed); "
-            "holding 1 record for central, oldest"
+            "lost the connection to the broker: it stopped, or the network failed "
+            f"({own_broker.url}); holding 1 record for central, oldest"
         ), said
         assert unreachable.startswith(
             f"cannot reach the broker at {own_broker.url}: connection refused; holding 1 record"

@@ -166,7 +166,7 @@ def test_every_connect_subscribes_again(tmp_path: Path) -> None:
         assert not session.connected and not drops[-1].connected
         # An ordinary broker crash, said in words (paho calls it "Unspecified error").
         assert session.state.reason == (
-            "lost the connection to the broker (it stopped, or the network failed)"
+            "lost the connection to the broker: it stopped, or the network failed"
         )
         wait_for(lambda: session.state.reason.startswith("cannot reach"), what="a failed reconnect")
         assert session.state.reason == (
@@ -188,7 +188,7 @@ def test_every_connect_subscribes_again(tmp_path: Path) -> None:
     assert session.state.reason == "stopped"
     assert [s.reason for s in states] == [
         "connected",
-        "lost the connection to the broker (it stopped, or the network failed)",
+        "lost the connection to the broker: it stopped, or the network failed",
         f"cannot reach the broker at {broker.url}: connection refused",
         "connected",
         "stopped",
