@@ -39,6 +39,7 @@ from central.db import events, shipments, station_boots
 
 __all__ = [
     "DEFAULT_SKEW_TOLERANCE",
+    "RECORRECT_ABOVE",
     "BootClock",
     "boot_clocks",
     "correct_boot",
