@@ -49,7 +49,9 @@ def raise_condition(
         )
         return
     with _said_lock:
-        if _said.get(key) == message:
+        # Deduplicated by key, as the watch engine does: the words may change (a
+        # backlog grows older) while it is one condition.
+        if key in _said:
             return
         _said[key] = message
     log.warning("ALERT %s (%s, %s): %s", key, dept, severity, message)
