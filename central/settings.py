@@ -60,9 +60,33 @@ class CentralSettings(BaseSettings):
     mqtt_url_file: Path | None = Field(
         default=None, description="a file holding the broker URL (docs/broker.md)"
     )
-    site: str = Field(default="demo", min_length=1)
+    site: str = Field(default="demo", min_length=1, max_length=64)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    skew_tolerance: float = Field(
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds a shipment's claimed time may differ from its corrected time "
+        "before it is flagged",
+    )
+    backlog_alert_after: float = Field(
+        default=15 * 60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds an online station may hold an unsent event before an alert",
+    )
+    max_message_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="bigger station messages go to the dead letters unread",
+    )
+    clock_every: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds between the acks that tell each online station central's time",
+    )
 
     @field_validator("site")
     @classmethod

@@ -77,7 +77,11 @@ def build_agent(
         label=label,
     )
     session = station_session(
-        site=settings.site, station=settings.station, mqtt_url=settings.mqtt_url, version=version
+        site=settings.site,
+        station=settings.station,
+        mqtt_url=settings.mqtt_url,
+        version=version,
+        instance_id=store.instance_id,
     )
 
     def health() -> dict[str, object]:
@@ -95,6 +99,8 @@ def build_agent(
         version=version,
         health=health,
         on_orders=on_orders,
+        clock=clock,
+        data_dir=settings.data_dir,
         resend_after=settings.resend_after,
     )
     agent.append(

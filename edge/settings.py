@@ -41,8 +41,9 @@ class StationSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PACKLINE_", extra="forbid")
 
-    station: str = Field(min_length=1)
-    site: str = Field(default="demo", min_length=1)
+    # At most 64 characters: what central's columns and the wire hold.
+    station: str = Field(min_length=1, max_length=64)
+    site: str = Field(default="demo", min_length=1, max_length=64)
     data_dir: Path = Path("/var/lib/packline")
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_url_file: Path | None = None

@@ -13,6 +13,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -202,7 +203,12 @@ class StoreUnusable(UserError):
 
 
 class StationStore:
-    """The durable state of one station. Thread-safe: one connection behind a lock."""
+    """The durable state of one station. Thread-safe: one connection behind a lock.
+
+    ``instance_id`` is the store's identity, created once with the store.
+    """
+
+    instance_id: str
 
     def __init__(self, path: Path, *, station: str, clock: Clock) -> None:
         self.path = path
@@ -227,6 +233,7 @@ class StationStore:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
+            self.instance_id = self._ensure_instance_id()
         except sqlite3.Error as exc:
             self._db.close()
             raise self._unusable(exc) from None
@@ -271,6 +278,17 @@ class StationStore:
                         if statement.strip():
                             db.execute(statement)
                 db.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
+
+    def _ensure_instance_id(self) -> str:
+        # The store's identity, made once when the store is made: two benches given
+        # one name (a copied station.toml) differ in it, and central tells them apart.
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM settings WHERE key = 'instance_id'").fetchone()
+            if row is not None and row[0]:
+                return str(row[0])
+            made = str(uuid.uuid4())
+            db.execute("INSERT INTO settings (key, value) VALUES ('instance_id', ?)", (made,))
+            return made
 
     def close(self) -> None:
         """Close the database."""
@@ -411,6 +429,29 @@ class StationStore:
         """How many events are not yet acknowledged by central."""
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    # -- what the running agent last knew of its link, for `packline edge status` --
+
+    def note_uplink(self, state: Mapping[str, Any]) -> None:
+        """Keep the uplink's state (broker, clock skew, name conflict) for other processes."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES ('uplink', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps(dict(state), ensure_ascii=False),),
+            )
+
+    def uplink_state(self) -> dict[str, Any]:
+        """What :meth:`note_uplink` last kept; empty when the agent never ran."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE key = 'uplink'").fetchone()
+        if row is None:
+            return {}
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     def backlog_oldest_at(self) -> float | None:
         """Wall time of the oldest event central has not acknowledged; None when none."""

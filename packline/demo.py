@@ -115,6 +115,7 @@ def _turn(bench: _Station, order: dict[str, object], index: int) -> list[str]:
 
 
 def _wait_http(url: str, *, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -125,6 +126,10 @@ def _wait_http(url: str, *, proc: subprocess.Popen[bytes], timeout: float) -> No
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:
+                return  # serving, and waiting for its broker: it says so in its log
+            time.sleep(0.2)
         except OSError:
             time.sleep(0.2)
     raise UserError(f"central did not answer on {url} within {timeout:.0f}s")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from edge.settings import StationSettings
+from edge.uplink import duration_words
 from packline import __version__
 from packline.commands import command_group
 from packline.logs import setup_logging
@@ -131,14 +132,46 @@ def status(
     """Show the station store: orders held, events not yet acknowledged by central."""
     settings = _settings(config, station=station, data_dir=data_dir)
     store = _open_store(settings)
+    clock = store.clock
     try:
+        link = store.uplink_state()
         typer.echo(f"station:  {settings.station} (site {settings.site})")
+        typer.echo(f"instance: {store.instance_id}")
         typer.echo(f"broker:   {_broker(settings)}")
         typer.echo(f"orders:   {store.order_count()} (cursor {store.orders_cursor()})")
         typer.echo(f"shipped:  {len(store.shipments())} parcels")
-        typer.echo(f"backlog:  {store.backlog()} events not yet acknowledged by central")
+        typer.echo(
+            f"backlog:  {_backlog(store.backlog(), store.backlog_oldest_at(), clock.wall())}"
+        )
+        typer.echo(f"link:     {_link(link, clock.wall())}")
+        skew = link.get("clock_skew_s")
+        if isinstance(skew, int | float):
+            side = "ahead of" if skew > 0 else "behind"
+            typer.echo(f"clock:    {duration_words(abs(skew))} {side} central's (as last measured)")
+        if link.get("name_conflict"):
+            typer.echo(f"name:     {link['name_conflict']}")
     finally:
         store.close()
+
+
+def _backlog(count: int, oldest: float | None, now: float) -> str:
+    if not count:
+        return "0 events: central holds everything recorded here"
+    age = f", oldest {duration_words(now - oldest)} old" if oldest is not None else ""
+    return f"{count} events not yet acknowledged by central{age}"
+
+
+def _link(link: dict[str, object], now: float) -> str:
+    words = link.get("broker_state")
+    if not isinstance(words, str):
+        return "unknown (the agent has not run yet)"
+    since = link.get("broker_state_since")
+    when = (
+        f" (since {duration_words(now - since)} ago, as the agent last saw it)"
+        if isinstance(since, int | float)
+        else ""
+    )
+    return f"{words}{when}"
 
 
 def _broker(settings: StationSettings) -> str:

@@ -42,7 +42,10 @@ def test_the_parts_follow_the_settings(tmp_path: Path) -> None:
         assert agent.rules.default_operator == "op-3" and agent.label.key == "62"
         assert agent.label_dpi == 300  # the file printer's default resolution
         uplink = agent.uplink
-        assert uplink.session.client_id == "packline-station-factory-bench-f"
+        # One client id per station store: two benches given one name do not throw
+        # each other off the broker.
+        instance = agent.store.instance_id
+        assert uplink.session.client_id == f"packline-station-factory-bench-f-{instance[:8]}"
         assert uplink.resend_after == config.resend_after
         status = uplink.status()  # the version handed in, not read from the shell
         assert (status.station, status.version, status.printer) == (
