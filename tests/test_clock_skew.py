@@ -21,7 +21,7 @@ from drivers.fakes.scanner import ScriptedScanner
 from edge.factory import build_agent
 from edge.settings import StationSettings
 from packline.devbroker import MosquittoBroker
-from packline.samples import sample_orders
+from packline.samples import packing_scans, sample_orders
 from sync.messages import OrdersMessage
 from sync.order import Order
 from tests.support.cli import run_packline
@@ -67,23 +67,31 @@ def test_an_offline_bench_3h_behind_gets_true_times_at_central(
         printer=f"file://{tmp_path / 'printed'}",
         label_size="62",
         resend_after=1.0,
+        require_operator=False,
+        print_packing_list=False,
     )
     agent = build_agent(
         settings, version="test", clock=BehindClock(), scanner=ScriptedScanner(scans=[])
     )
-    orders = [Order.model_validate(o) for o in sample_orders(10, prefix="SKEW")]
+    sample = sample_orders(10, prefix="SKEW")
+    orders = [Order.model_validate(o) for o in sample]
     agent.store.apply_orders(OrdersMessage(orders=orders, cursor=0))
     runner = threading.Thread(target=agent.run, name="bench", daemon=True)
     runner.start()
     truth: dict[str, tuple[float, float]] = {}
     try:
-        for i, order in enumerate(orders):
+        for i, (order, data) in enumerate(zip(orders, sample, strict=True)):
             if i in (4, 7):
                 time.sleep(2.0)  # the scans are spread over real time
-            before = time.time()
-            assert agent.handle_scan(order.order_no).ok
+            *verify, last = packing_scans(data)
+            for code in verify:
+                assert agent.handle_scan(code).outcome in ("ok", "info"), code
+            before = time.time()  # the last item's scan prints the waybill and ships
+            assert agent.handle_scan(last).outcome in ("ok", "done"), last
             truth[order.order_no] = (before, time.time())
-        assert agent.store.backlog() == 20  # a label and a shipment each, all held
+        assert len(agent.store.shipments()) == 10
+        recorded = len(agent.store.events())
+        assert agent.store.backlog() == recorded  # all held
         time.sleep(2.0)  # still offline for a while after the last scan
 
         own_broker.start()
@@ -117,7 +125,7 @@ def test_an_offline_bench_3h_behind_gets_true_times_at_central(
         assert spread == pytest.approx(real, abs=1.0) and real > 4
 
         events = query(central.db, "SELECT at_corrected FROM events WHERE station = 'bench-skew'")
-        assert len(events) == 20 and all(e[0] is not None for e in events)
+        assert len(events) == recorded and all(e[0] is not None for e in events)
         station = query(central.db, "SELECT clock_skew_s FROM stations")
         assert station[0][0] == pytest.approx(-BEHIND, abs=3)
         api = central.get_json("/api/shipments")["shipments"]

@@ -24,13 +24,14 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 SITE = "twins"
 NAME = "bench-03"
 SAID = f"another bench uses the name {NAME}"
+TWINS = sample_orders(4, prefix="TWIN")
 
 
 @pytest.fixture
 def central(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Central]:
     c = Central(workdir=tmp_path, mqtt_url=broker.url, site=SITE)
     orders = tmp_path / "orders.json"
-    orders.write_text(json.dumps(sample_orders(4, prefix="TWIN"), ensure_ascii=False))
+    orders.write_text(json.dumps(TWINS, ensure_ascii=False))
     assert c.import_orders(orders).returncode == 0
     c.start()
     yield c
@@ -72,7 +73,9 @@ def test_the_second_bench_with_a_name_is_refused_and_both_are_told(
     try:
         first.start()
         wait_for(lambda: first.orders() == 4, what="orders at the first bench")
-        first.scan("TWIN20261123000001")
+        first.ready()
+        first.login()
+        first.pack(TWINS[0])
         wait_for(lambda: shipped_at_central(central) == ["TWIN20261123000001"], what="shipped")
         owner = instance_of(first)
         assert query(central.db, "SELECT instance_id FROM stations") == [(owner,)]
@@ -82,13 +85,16 @@ def test_the_second_bench_with_a_name_is_refused_and_both_are_told(
         assert newcomer != owner
         # A new order reaches both (they read the same topic); the second packs it.
         late = tmp_path / "late.json"
-        late.write_text(json.dumps(sample_orders(1, prefix="LATE", seed=5), ensure_ascii=False))
+        late_orders = sample_orders(1, prefix="LATE", seed=5)
+        late.write_text(json.dumps(late_orders, ensure_ascii=False))
         assert central.import_orders(late).returncode == 0
         wait_for(lambda: second.orders() >= 1, what="the new order at the second bench")
-        second.scan("LATE20261123000001")
+        second.ready()
+        second.login()
+        second.pack(late_orders[0])
         wait_for(lambda: SAID in second.log.read_text(), what="the second bench told")
         # The first bench hears of it with its next ack.
-        first.scan("TWIN20261123000002")
+        first.pack(TWINS[1])
         wait_for(lambda: SAID in first.log.read_text(), what="the first bench told")
         wait_for(
             lambda: shipped_at_central(central)[-1:] == ["TWIN20261123000002"],
