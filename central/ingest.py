@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from central.db import events, shipments, stations, utcnow
+from central.watch.reactions import react
 from sync.events import BadEventPayload, EventPayload, ShipmentShipped, decode_payload
 from sync.messages import EventBatch, StationStatus
 
@@ -140,6 +141,9 @@ def _project(conn: Connection, row: RowMapping, now: dt.datetime, *, version: in
     projection = PROJECTIONS.get(row["type"])
     if payload is not None and projection is not None:
         projection(conn, row, payload, now)
+    # The deadline watch's part (a deadline met, a problem to raise), in the same
+    # transaction, after the projections it reads (a shipment row).
+    react(conn, row, payload, now)
 
 
 def store_batch(engine: Engine, batch: EventBatch, *, site: str = "") -> int:
@@ -257,6 +261,8 @@ def _apply_contiguous(
                 events.c.seq,
                 events.c.type,
                 events.c.at_wall,
+                events.c.at_mono,
+                events.c.boot_id,
                 events.c.payload,
             )
             .where(events.c.station == station, events.c.seq > acked)

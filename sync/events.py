@@ -36,8 +36,11 @@ from pydantic_core import PydanticUndefined
 __all__ = [
     "CATALOGUE",
     "BadEventPayload",
+    "DeviceState",
     "EventPayload",
     "LabelPrinted",
+    "OrderPacked",
+    "ProblemReported",
     "ScanRejected",
     "ShipmentShipped",
     "UnknownEventType",
@@ -138,6 +141,40 @@ class ScanRejected(EventPayload):
     order_no: str | None = Field(
         default=None, description="the order, or null when the code matched none"
     )
+
+
+@catalogued("order.packed", version=1)
+class OrderPacked(EventPayload):
+    """Every line of an order was verified and its parcels packed (B4)."""
+
+    order_no: str = Field(min_length=1, description="the order packed")
+    operator: str | None = Field(
+        default=None, description="who packed it, or null when nobody is logged in"
+    )
+    parcel_count: int = Field(ge=1, description="how many parcels it was packed in")
+
+
+@catalogued("problem.reported", version=1)
+class ProblemReported(EventPayload):
+    """The packer reported a problem with an order at the bench (D3)."""
+
+    order_no: str = Field(min_length=1, description="the order")
+    problem: str = Field(description="what is wrong: `damaged` or `stock_out`")
+    note: str = Field(default="", description="the packer's words, if any")
+    operator: str | None = Field(
+        default=None, description="who reported it, or null when nobody is logged in"
+    )
+
+
+@catalogued("device.state", version=1)
+class DeviceState(EventPayload):
+    """A device of the bench changed state (B2, A4)."""
+
+    device: str = Field(description="which device: `printer` or `scanner`")
+    state: str = Field(description="its state in one word (`ready`, `no_media`, `offline`, ...)")
+    detail: str = Field(default="", description="the state in words, as the bench shows it")
+    model: str = Field(default="", description="the device's model, when it says")
+    serial: str = Field(default="", description="the device's serial number, when it says")
 
 
 # -- validating and decoding -----------------------------------------------------------

@@ -300,6 +300,11 @@ class Order(_Part):
     parcels: Count = Field(default=1, ge=1, le=MAX_PARCELS)
     note: Text = _bounded(REMARK_MAX)
     return_info: ReturnInfo | None = Field(default=None, alias="return")
+    # Computed by central at import from its deadline rules (D1) and sent with the
+    # order, so a bench can sort by urgency while it is offline; an import's own values
+    # are replaced.
+    pack_by: Time | None = None
+    ship_by: Time | None = None
 
     @field_validator("sender")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ack",
+    "alert_ack",
     "alerts",
     "events",
     "orders",
@@ -45,6 +46,11 @@ def orders(site: str, station: str) -> str:
 def alerts(site: str, dept: str, severity: str) -> str:
     """Central → people: alerts by department and severity (QoS 1)."""
     return f"{ROOT}/{site}/alerts/{dept}/{severity}"
+
+
+def alert_ack(site: str) -> str:
+    """People → central: a supervisor acknowledges an alert (QoS 1)."""
+    return f"{ROOT}/{site}/alerts/ack"
 
 
 def subscription(site: str, leaf: str) -> str:

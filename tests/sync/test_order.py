@@ -117,14 +117,25 @@ def test_a_value_is_shown_cut_short() -> None:
 
 
 def test_unknown_fields_are_ignored_on_the_wire_refused_at_import() -> None:
-    data = example(pack_by="2026-11-24T09:15:00+08:00")  # a field a newer central sends
+    data = example(weight_g=850)  # a field a newer central sends
     assert validate_order(data).order_no == EXAMPLE["order_no"]
-    assert "pack_by" not in validate_order(data).model_dump()
-    assert refused(data) == "pack_by: unknown field"
+    assert "weight_g" not in validate_order(data).model_dump()
+    assert refused(data) == "weight_g: unknown field"
     message = OrdersMessage(orders=[validate_order(EXAMPLE)], cursor=1)
     raw = json.loads(encode(message))
     raw["orders"][0]["parcel_list"] = [{"tracking_no": "SF2"}]
     assert decode(OrdersMessage, json.dumps(raw)).orders[0].order_no == EXAMPLE["order_no"]
+
+
+def test_deadlines_travel_with_the_order() -> None:
+    # Central computes pack_by / ship_by at import and sends them; a bench sorts by them.
+    order = validate_order(
+        example(pack_by="2026-11-24T09:15:00+08:00", ship_by="2026-11-25T01:15:00Z")
+    )
+    assert order.pack_by is not None and order.pack_by.isoformat() == "2026-11-24T09:15:00+08:00"
+    assert order.ship_by is not None and order.ship_by.utcoffset() == timedelta(0)
+    assert validate_order(EXAMPLE).pack_by is None  # optional: older centrals send none
+    assert refused(example(pack_by="tomorrow")).startswith("pack_by: must be an ISO 8601 time")
 
 
 def test_optional_means_optional() -> None:
