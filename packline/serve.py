@@ -4,7 +4,8 @@ Start-up problems a person can fix (broker unreachable, port taken, database not
 usable) end the command with one line before anything runs; a broker that goes away
 later is reconnected to while the page keeps being served. uvicorn runs on the main
 thread, which also owns the signal handlers; ingest and the downlink run in
-:class:`central.service.CentralService`'s threads.
+:class:`central.service.CentralService`'s threads, the watch (ticks, the alert outbox,
+acknowledgements over MQTT) in :class:`central.watch.loop.WatchLoop`'s.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import signal
 import socket
 from types import FrameType
 
+from central.clock import Clock
 from central.db import open_db
 from central.service import CentralService
 from central.settings import CentralSettings, shown_db_url
+from central.watch.loop import WatchLoop
 from sync.errors import UserError
 from sync.mqtt import BrokerURL, parse_mqtt_url
 
@@ -56,12 +59,13 @@ def _check_broker(broker: BrokerURL) -> None:
         raise StartupError(f"cannot reach the MQTT broker at {broker}: {reason}") from None
 
 
-def serve_central(settings: CentralSettings, *, version: str) -> None:
-    """Run central until SIGINT or SIGTERM: ingest, downlink and the web page.
+def serve_central(settings: CentralSettings, *, version: str, clock: Clock | None = None) -> None:
+    """Run central until SIGINT or SIGTERM: ingest, downlink, the watch and the web page.
 
     Raises :class:`StartupError` or :class:`central.db.DatabaseUnavailable` when the
     broker, the database or the HTTP port is not usable at start. ``version`` is what
-    the page and ``/healthz`` report.
+    the page and ``/healthz`` report; the watch ticks every ``tick_every`` at
+    ``clock``'s time (the machine's by default).
     """
     import uvicorn
 
@@ -83,6 +87,13 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
         _check_broker(broker)
         engine = open_db(settings.db_url)
         service = CentralService(engine=engine, mqtt_url=settings.mqtt_url, site=settings.site)
+        watch = WatchLoop(
+            engine=engine,
+            session=service.session,
+            site=settings.site,
+            rules=settings.rules(),
+            clock=clock,
+        )
         sock: socket.socket | None = None
         try:
             sock = _listen(settings.http_host, settings.http_port)
@@ -90,6 +101,7 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
             if not service.wait_connected(10):
                 reason = service.last_connect_error or "no answer within 10 s"
                 raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
+            watch.start()
             host, port = sock.getsockname()[:2]
             # One line that says what this central is using (start-up errors stay one
             # line on their own, so it comes once every check has passed).
@@ -115,6 +127,7 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
             if not stop_requested:
                 server.run(sockets=[sock])
         finally:
+            watch.stop()
             service.stop()
             engine.dispose()
             if sock is not None:

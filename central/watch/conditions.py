@@ -102,9 +102,7 @@ def raise_condition(
     The alert is sent once the transaction commits.
     """
     watch = Watch(conn=conn, now=now, rules=rules or WatchRules())
-    return _raise(
-        watch, key=key, dept=dept, severity=severity, message=message, order_no=order_no
-    )
+    return _raise(watch, key=key, dept=dept, severity=severity, message=message, order_no=order_no)
 
 
 def clear_condition(

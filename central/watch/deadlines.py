@@ -84,9 +84,7 @@ class Plan:
     rule: dict[str, Any]
 
 
-def _rule_for(
-    order: Order, rules: DeadlineRules, stored: dict[str, Any] | None
-) -> dict[str, Any]:
+def _rule_for(order: Order, rules: DeadlineRules, stored: dict[str, Any] | None) -> dict[str, Any]:
     shop, kind = order.shop, str(order.order_type)
     if (
         stored
@@ -209,10 +207,9 @@ def sync_order(
                 subject=subject,
                 due_at=min(warn, due) if state == "pending" else due,
             )
-        elif state == "met" and row.met_at is not None and row.due_at != due:
+        elif state == "met" and row.met_at is not None and row.due_at != due and row.met_at > due:
             # A moved deadline may change the verdict on an order already done.
-            if row.met_at > due:
-                arm(conn, kind=DEADLINE, subject=subject, due_at=due, keep_earlier=True)
+            arm(conn, kind=DEADLINE, subject=subject, due_at=due, keep_earlier=True)
         conn.execute(
             deadlines.update()
             .where(deadlines.c.order_no == order_no, deadlines.c.which == which)
@@ -281,7 +278,9 @@ def _offline_note(watch: Watch, d: sa.RowMapping, verb: str) -> str:
     gone = watch.conn.execute(query.order_by(stations.c.station)).all()
     if not gone:
         return ""
-    names = ", ".join(f"{s.station} offline since {when(s.last_seen or s.created_at)}" for s in gone)
+    names = ", ".join(
+        f"{s.station} offline since {when(s.last_seen or s.created_at)}" for s in gone
+    )
     it = "it" if len(gone) == 1 else "one of them"
     return f"; {names}; {it} may have {verb} it"
 
@@ -453,9 +452,9 @@ class Met:
 
 def _event_met(conn: Connection, event_id: str) -> Met | None:
     row = conn.execute(
-        sa.select(
-            events.c.station, events.c.boot_id, events.c.at_wall, events.c.at_mono
-        ).where(events.c.event_id == event_id)
+        sa.select(events.c.station, events.c.boot_id, events.c.at_wall, events.c.at_mono).where(
+            events.c.event_id == event_id
+        )
     ).first()
     if row is None:
         return None

@@ -275,9 +275,7 @@ def _late(watch: Watch, due: dt.datetime) -> str:
 
 
 def _reach(watch: Watch, esc: Escalation, level: int, *, why: str, due: dt.datetime) -> None:
-    watch.conn.execute(
-        escalations.update().where(escalations.c.id == esc.id).values(level=level)
-    )
+    watch.conn.execute(escalations.update().where(escalations.c.id == esc.id).values(level=level))
     name = esc.policy.levels[level - 1].name
     _alert(
         watch,

@@ -250,7 +250,6 @@ def open_exception(
 def _start_alarm(
     watch: Watch, row: dict[str, Any], *, policy: EscalationPolicy, reopened: bool
 ) -> None:
-    due = f"; deadline was {when(row['due_at'])}" if row.get("due_at") else ""
     verb = "reopened" if reopened else "opened"
     escalation.start(
         watch,
@@ -261,7 +260,7 @@ def _start_alarm(
         severity=row["severity"],
         policy=policy,
         message=f"Exception #{row['id']} {verb} ({row['type']}, {row['severity']}, "
-        f"{row['dept']}){due}: {row['description']}",
+        f"{row['dept']}): {row['description']}",
         order_no=row.get("order_no"),
         exception_id=row["id"],
         due_at=row.get("due_at"),
@@ -305,9 +304,8 @@ def acknowledge_exception(
     row = _lock(watch, exception_id)
     who = _clean(by, "by (who acknowledges)", limit=64)
     policy = EscalationPolicy.model_validate(row["policy"])
-    if check_allowed:
-        if not allowed_to_ack(policy, who):
-            raise NotAllowed(f"{who} may not acknowledge exception #{exception_id}")
+    if check_allowed and not allowed_to_ack(policy, who):
+        raise NotAllowed(f"{who} may not acknowledge exception #{exception_id}")
     if row["acknowledged_at"] is not None:
         raise ExceptionRefused(
             f"exception #{exception_id} was acknowledged already by "
@@ -361,8 +359,7 @@ def resolve_exception(
                ("outcome", outcome)) if not " ".join(str(value or "").split())]  # fmt: skip
     if missing:
         raise ExceptionRefused(
-            f"a resolution report needs cause, action and outcome: {', '.join(missing)} "
-            "missing"
+            f"a resolution report needs cause, action and outcome: {', '.join(missing)} missing"
         )
     who = _clean(by, "by (who resolves)", limit=64)
     if row["state"] not in OPEN_STATES:
@@ -391,8 +388,7 @@ def resolve_exception(
         entry="resolved",
         state="resolved",
         by=who,
-        text=f"cause: {report['cause']}; action: {report['action']}; "
-        f"outcome: {report['outcome']}",
+        text=f"cause: {report['cause']}; action: {report['action']}; outcome: {report['outcome']}",
         data=report,
     )
     alarm = _alarm(watch, exception_id)

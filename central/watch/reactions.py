@@ -67,7 +67,9 @@ def reacts_to(type_name: str) -> Callable[[Reaction], Reaction]:
     return register
 
 
-def react(conn: Connection, row: RowMapping, payload: EventPayload | None, now: dt.datetime) -> None:
+def react(
+    conn: Connection, row: RowMapping, payload: EventPayload | None, now: dt.datetime
+) -> None:
     """The watch's part of applying one event (called by :mod:`central.ingest`).
 
     ``row`` holds the event's envelope (``event_id``, ``station``, ``type``,
@@ -315,4 +317,3 @@ def _printer_fault(watch: Watch, timer: Timer) -> None:
         found_at=since,
         source_key=f"equipment_fault:{station}:printer:{since.isoformat()}",
     )
-

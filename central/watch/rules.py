@@ -40,7 +40,9 @@ __all__ = [
     "EscalationPolicy",
     "ExceptionType",
     "Hours",
+    "Policies",
     "Route",
+    "Routing",
     "Seconds",
     "Severity",
     "WatchRules",
@@ -96,10 +98,11 @@ def _words(delta: dt.timedelta) -> str:
     return sign + (out or "0s")
 
 
+_AS_WORDS = PlainSerializer(_words, when_used="json")
 #: A duration whose bare numbers are seconds (``tick_every = 15``).
-Seconds = Annotated[dt.timedelta, BeforeValidator(_seconds), PlainSerializer(_words, when_used="json")]
+Seconds = Annotated[dt.timedelta, BeforeValidator(_seconds), _AS_WORDS]
 #: A duration whose bare numbers are hours (``stalled_after = 48``).
-Hours = Annotated[dt.timedelta, BeforeValidator(_hours), PlainSerializer(_words, when_used="json")]
+Hours = Annotated[dt.timedelta, BeforeValidator(_hours), _AS_WORDS]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
@@ -157,7 +160,13 @@ CAUSE_CLASSES: Mapping[str, Literal["internal", "external"]] = {
 
 
 class _Rule(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
 
 
 class Route(_Rule):
@@ -273,9 +282,9 @@ DEFAULT_POLICIES: Mapping[str, Mapping[str, Any]] = {
 }
 
 
-def _merge_defaults(defaults: Mapping[str, Mapping[str, Any]], fallback: str) -> Callable[
-    [object], object
-]:
+def _merge_defaults(
+    defaults: Mapping[str, Mapping[str, Any]], fallback: str
+) -> Callable[[object], object]:
     """A before-validator: each entry of a table given in the file is laid over the
     default entry of the same name (or ``fallback``'s), field by field."""
 
@@ -309,11 +318,13 @@ def _known_types(value: object) -> object:
     return value
 
 
+#: ``[routing]``: exception type → route, the defaults under what a file gives.
 Routing = Annotated[
     dict[str, Route],
     BeforeValidator(_merge_defaults(DEFAULT_ROUTES, "shipping_delay")),
     BeforeValidator(_known_types),
 ]
+#: ``[escalation]``: policy name → policy, the defaults under what a file gives.
 Policies = Annotated[
     dict[str, EscalationPolicy], BeforeValidator(_merge_defaults(DEFAULT_POLICIES, "general"))
 ]
@@ -355,9 +366,7 @@ class DeadlineRules(_Rule):
     warn_before: Seconds = dt.timedelta(hours=6)
     normal: DeadlineRule = DeadlineRule.model_validate(_TYPE_DEFAULTS["normal"])
     presale: DeadlineRule = DeadlineRule.model_validate(_TYPE_DEFAULTS["presale"])
-    shops: dict[str, dict[Literal["normal", "presale"], DeadlineRule]] = Field(
-        default_factory=dict
-    )
+    shops: dict[str, dict[Literal["normal", "presale"], DeadlineRule]] = Field(default_factory=dict)
 
     @field_validator("normal", "presale", mode="before")
     @classmethod
@@ -375,7 +384,7 @@ class DeadlineRules(_Rule):
         """
         kind: Literal["normal", "presale"] = "presale" if order_type == "presale" else "normal"
         rule = getattr(self, kind)
-        name = kind
+        name: str = kind
         override = self.shops.get(shop, {}).get(kind)
         if override is not None:
             rule, name = override.over(rule), f"{shop}/{kind}"

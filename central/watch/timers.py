@@ -200,9 +200,7 @@ def fire_due(
     while count < limit:
         with engine.begin() as conn:
             rows = conn.execute(
-                due_query(now, limit=min(batch, limit - count)).with_for_update(
-                    skip_locked=True
-                )
+                due_query(now, limit=min(batch, limit - count)).with_for_update(skip_locked=True)
             ).all()
             if not rows:
                 break
