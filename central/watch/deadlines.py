@@ -28,8 +28,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from central import timefix
 from central.db import READ_ONLY, events, orders, shipments, stations
-from central.timefix import event_time
 from central.watch import escalation
 from central.watch.alerts import queue_alert
 from central.watch.context import Watch, when
@@ -371,7 +371,8 @@ def _breach(watch: Watch, d: sa.RowMapping, order: sa.RowMapping | None, *, late
         if existing["state"] in OPEN_STATES:
             add_note(watch, exception_id, entry="breach", text=message)
             alarm = escalation.active(watch.conn, dedup_key(exception_id), lock=True)
-            if alarm is not None:
+            # Both deadlines found missed by one tick: the opened alert says enough.
+            if alarm is not None and alarm.opened_at != watch.now:
                 queue_alert(
                     watch,
                     dedup_key=alarm.dedup_key,
@@ -458,7 +459,7 @@ def _event_met(conn: Connection, event_id: str) -> Met | None:
     ).first()
     if row is None:
         return None
-    at = event_time(
+    at = timefix.event_time(
         conn, station=row.station, boot_id=row.boot_id, at_wall=row.at_wall, at_mono=row.at_mono
     )
     return Met(at=at, station=row.station, event_id=event_id)
@@ -481,7 +482,7 @@ def _parcels(conn: Connection, order_no: str) -> list[tuple[int, Met]]:
         (
             int(r.parcel_no),
             Met(
-                at=event_time(
+                at=timefix.event_time(
                     conn,
                     station=r.station,
                     boot_id=r.boot_id,

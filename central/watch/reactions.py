@@ -20,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from central import timefix
 from central.db import orders, shipments
-from central.timefix import event_time
 from central.watch.context import Watch, when
 from central.watch.deadlines import note_packed, note_shipped, note_station
 from central.watch.exceptions import OPEN_STATES, add_note, find_by_source, open_exception
@@ -84,7 +84,7 @@ def react(
     reaction = REACTIONS.get(row["type"])
     if reaction is None:
         return
-    at = event_time(
+    at = timefix.event_time(
         conn,
         station=row["station"],
         boot_id=row["boot_id"],
