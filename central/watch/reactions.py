@@ -303,7 +303,7 @@ def _printer_fault(watch: Watch, timer: Timer) -> None:
     detail = f" ({data['detail']})" if data.get("detail") else ""
     text = (
         f"printer of {station}{' ' + device if device else ''} is {data['state']}{detail} "
-        f"since {when(since)}, more than {int(PRINTER_FAULT_AFTER.total_seconds() // 60)} min"
+        f"since {when(since)}, {int(PRINTER_FAULT_AFTER.total_seconds() // 60)} min and more"
     )
     fault = _open_fault(watch.conn, station)
     if fault is not None:
