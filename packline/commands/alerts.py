@@ -8,16 +8,22 @@ acknowledgement on ``packline/v1/{site}/alerts/ack`` as a phone app would.
 from __future__ import annotations
 
 import json
+import logging
 import signal
+import socket
 import threading
 import uuid
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from packline.commands import command_group
 from sync.errors import UserError
+
+if TYPE_CHECKING:
+    from sync.session import MqttSession
 
 __all__ = ["app"]
 
@@ -32,7 +38,8 @@ SITE = typer.Option(None, "--site", help="The site whose alerts to follow.")
 
 def _connect(
     config: Path | None, mqtt_url: str | None, site: str | None, who: str
-) -> tuple[str, object]:
+) -> tuple[str, MqttSession]:
+    """The site and a session for it, not started; an unreachable broker is one line."""
     from central.settings import CentralSettings
     from packline.settings import load_settings
     from sync.mqtt import parse_mqtt_url
@@ -43,10 +50,32 @@ def _connect(
         broker = parse_mqtt_url(settings.mqtt_url)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=5):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"cannot reach the MQTT broker at {broker}: {exc.strerror or exc}"
+        ) from None
     session = MqttSession(
         client_id=f"packline-{who}-{uuid.uuid4().hex[:8]}", url=broker, session_expiry=0
     )
     return settings.site, session
+
+
+def _start(session: MqttSession) -> None:
+    """Start ``session`` and wait for the broker; its refusal is one line."""
+    quiet = logging.getLogger("sync.session")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # until connected, this command says what went wrong
+    session.start()
+    try:
+        if not session.wait_connected(10):
+            raise UserError(
+                f"the MQTT broker at {session.broker} did not let us in: {session.state.reason}"
+            )
+    finally:
+        quiet.setLevel(level)
 
 
 def _level(value: str | None, what: str) -> str:
@@ -73,10 +102,9 @@ def watch(
     """Print alerts as they arrive, one line each, until Ctrl-C."""
     from central.watch.alerts import Alert
     from sync import topics
-    from sync.session import Message, MqttSession
+    from sync.session import Message
 
     site_name, session = _connect(config, mqtt_url, site, "alerts")
-    assert isinstance(session, MqttSession)
     topic = topics.alerts(site_name, _level(dept, "--dept"), _level(severity, "--severity"))
     seen: dict[str, None] = {}
     stop = threading.Event()
@@ -106,11 +134,8 @@ def watch(
 
     session.route(topic, show)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    session.start()
     try:
-        if not session.wait_connected(10):
-            raise UserError(f"cannot reach the MQTT broker at {session.broker}: "
-                            f"{session.state.reason}")  # fmt: skip
+        _start(session)
         typer.echo(f"watching {topic} on {session.broker} (Ctrl-C ends)", err=True)
         while not stop.wait(0.5):
             pass
@@ -164,18 +189,13 @@ def ack(
 ) -> None:
     """Acknowledge an alert over MQTT, as a phone app does (central checks who may)."""
     from sync import topics
-    from sync.session import MqttSession
 
     if (dedup_key is None) == (exception_id is None):
         raise UserError("give either --dedup-key or --exception")
     site_name, session = _connect(config, mqtt_url, site, "ack")
-    assert isinstance(session, MqttSession)
     body = {"by": by, **({"dedup_key": dedup_key} if dedup_key else {"exception_id": exception_id})}
-    session.start()
     try:
-        if not session.wait_connected(10):
-            raise UserError(f"cannot reach the MQTT broker at {session.broker}: "
-                            f"{session.state.reason}")  # fmt: skip
+        _start(session)
         sent = session.publish(topics.alert_ack(site_name), json.dumps(body).encode(), qos=1)
         if not sent.wait(10):
             raise UserError(f"the broker did not take the acknowledgement: {sent.reason}")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from central.settings import CentralSettings
     from central.watch.context import Watch
+    from sync.mqtt import BrokerURL
 
 __all__ = ["app", "exceptions_app"]
 
@@ -166,13 +167,8 @@ def tick(
     config: Path | None = CONFIG,
 ) -> None:
     """Run the watch once: fire what is due at NOW, publish it, one line per alert."""
-    import uuid
-
-    from central.watch import publish_pending
     from central.watch import tick as run_tick
-    from central.watch.alerts import unpublished_count
     from sync.mqtt import parse_mqtt_url
-    from sync.session import MqttSession
 
     settings = _settings(config, db_url=db_url, mqtt_url=mqtt_url, site=site)
     moment = _instant(now)
@@ -184,22 +180,42 @@ def tick(
         result = run_tick(engine, now=moment, site=settings.site, rules=settings.rules())
         for alert in result.alerts:
             typer.echo(alert.line())
-        session = MqttSession(
-            client_id=f"packline-tick-{settings.site}-{uuid.uuid4().hex[:8]}",
-            url=broker,
-            session_expiry=0,
+        _publish(engine, broker=broker, site=settings.site)
+
+
+def _publish(engine: Engine, *, broker: BrokerURL, site: str) -> None:
+    """Send what waits in the alert outbox; a broker that cannot take it is one line."""
+    import logging
+    import socket
+    import uuid
+
+    from central.watch import publish_pending
+    from central.watch.alerts import unpublished_count
+    from sync.session import MqttSession
+
+    def refused(why: str) -> UserError:
+        waiting = unpublished_count(engine)
+        return UserError(
+            f"{why}: {waiting} alerts wait in the outbox for the next tick or central serve"
         )
-        session.start()
-        try:
-            if not session.wait_connected(10):
-                waiting = unpublished_count(engine)
-                raise UserError(
-                    f"cannot reach the MQTT broker at {broker} ({session.state.reason}): "
-                    f"{waiting} alerts wait in the outbox for the next tick or central serve"
-                )
-            publish_pending(engine, site=settings.site, session=session)
-        finally:
-            session.stop()
+
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=5):
+            pass
+    except OSError as exc:
+        raise refused(f"cannot reach the MQTT broker at {broker}: {exc.strerror or exc}") from None
+    # This command says itself what went wrong, in one line.
+    logging.getLogger("sync.session").setLevel(logging.ERROR)
+    session = MqttSession(
+        client_id=f"packline-tick-{site}-{uuid.uuid4().hex[:8]}", url=broker, session_expiry=0
+    )
+    session.start()
+    try:
+        if not session.wait_connected(10):
+            raise refused(f"the MQTT broker at {broker} did not let us in: {session.state.reason}")
+        publish_pending(engine, site=site, session=session)
+    finally:
+        session.stop()
 
 
 def _act(config: Path | None, db_url: str | None, action: Callable[[Watch], T]) -> T:

@@ -73,8 +73,8 @@ def test_the_states_in_order_and_a_report_to_resolve(engine: Engine) -> None:
     with pytest.raises(ExceptionRefused, match="action, outcome missing"):
         at(engine, T0, lambda w: resolve_exception(w, x_id, cause="late", action=" ",
                                                    outcome="", by="li"))  # fmt: skip
-    at(engine, T0 + H, lambda w: resolve_exception(
-        w, x_id, cause="stock count wrong", action="moved stock", outcome="shipped", by="li"))  # fmt: skip
+    report = {"cause": "stock count wrong", "action": "moved stock", "outcome": "shipped"}
+    at(engine, T0 + H, lambda w: resolve_exception(w, x_id, by="li", **report))
     with pytest.raises(ExceptionRefused, match="no plan to post"):
         at(engine, T0 + H, lambda w: post_plan(w, x_id, text="more", by="li"))
     at(engine, T0 + 2 * H, lambda w: close_exception(w, x_id, by="boss"))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
+import uuid
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -14,12 +18,16 @@ from central.orders import import_orders
 from central.watch import WatchRules, tick
 from central.watch.alerts import Alert
 from central.watch.rules import DeadlineRules
+from sync import topics
 from sync.messages import Event, new_event_id
+from sync.mqtt import make_client
 from sync.order import Order, validate_order
 from tests.support.central import batch
+from tests.support.waiting import wait_for
 
 __all__ = [
     "PAID",
+    "AlertListener",
     "H",
     "M",
     "bench_event",
@@ -114,3 +122,44 @@ def bench_event(
     )
     store_batch(engine, batch(station, event), site=site)
     return event
+
+
+class AlertListener:
+    """A supervisor's phone: subscribed to every alert of ``site``, keeping what came."""
+
+    def __init__(self, *, url: str, site: str, topic: str | None = None) -> None:
+        self.site = site
+        self.topic = topic or topics.alerts(site, "+", "+")
+        self.received: list[dict[str, Any]] = []
+        self.topics: list[str] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = make_client(
+            client_id=f"test-alerts-{uuid.uuid4().hex[:8]}", url=url, session_expiry=0
+        )
+        self.client.on_connect = lambda c, *_a: c.subscribe(self.topic, qos=1)
+        self.client.on_subscribe = lambda *_a: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.loop_start()
+        if not self._subscribed.wait(20):
+            raise AssertionError("the alert listener could not subscribe")
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append(json.loads(msg.payload))
+            self.topics.append(msg.topic)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Everything received so far, in order."""
+        with self._lock:
+            return list(self.received)
+
+    def wait_for(self, count: int, *, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait until ``count`` alerts (or more) have come; all of them."""
+        wait_for(lambda: len(self.alerts()) >= count, what=f"{count} alerts", timeout=timeout)
+        return self.alerts()
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
