@@ -31,6 +31,7 @@ from sync.session import Delivery, MqttSession
 
 __all__ = [
     "KINDS",
+    "LEASE",
     "Alert",
     "AlertKind",
     "publish_pending",
@@ -40,6 +41,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: How long a publisher holds the alerts it is sending: longer than a batch takes (the
+#: broker's answers are awaited ``wait`` s); what a publisher that died held goes out
+#: again this long after.
+LEASE = dt.timedelta(seconds=30)
 
 AlertKind = Literal["warning", "opened", "repeat", "escalated", "resolved"]
 #: Every kind of alert, in the order a condition's life goes through them.
@@ -222,7 +228,7 @@ def publish_pending(
     session: MqttSession,
     wait: float = 10.0,
     batch: int = 200,
-    lease: dt.timedelta = dt.timedelta(seconds=60),
+    lease: dt.timedelta = LEASE,
 ) -> int:
     """Publish every alert not yet published, oldest first; how many the broker took.
 
