@@ -34,6 +34,7 @@ from central.watch.tables import timers
 
 __all__ = [
     "KINDS",
+    "RETRYABLE",
     "RETRY_AFTER",
     "Timer",
     "TimerKind",
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: PostgreSQL's "deadlock detected" and "could not serialize": the batch is run again.
+RETRYABLE = frozenset({"40P01", "40001"})
 
 #: A timer whose handler failed is tried again this long after the instant it ran at.
 RETRY_AFTER = dt.timedelta(minutes=1)
@@ -197,19 +201,30 @@ def fire_due(
     """
     fired: list[Any] = []
     count = 0
+    retries = 0
     while count < limit:
-        with engine.begin() as conn:
-            rows = conn.execute(
-                due_query(now, limit=min(batch, limit - count)).with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
-                break
-            watch = Watch(conn=conn, now=now, rules=rules, site=site)
-            for row in rows:
-                if not _claim(conn, row, now):
-                    continue  # another process took it between our select and update
-                count += 1
-                _run(watch, row)
+        try:
+            with engine.begin() as conn:
+                query = due_query(now, limit=min(batch, limit - count))
+                rows = conn.execute(query.with_for_update(skip_locked=True)).all()
+                if not rows:
+                    break
+                watch = Watch(conn=conn, now=now, rules=rules, site=site)
+                claimed = 0
+                for row in rows:
+                    if not _claim(conn, row, now):
+                        continue  # another process took it between our select and update
+                    claimed += 1
+                    _run(watch, row)
+        except sa.exc.DBAPIError as exc:
+            # Two processes whose handlers lock the same rows in opposite order: the
+            # database ends one transaction; its claims were undone, so run it again.
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE or retries >= 5:
+                raise
+            retries += 1
+            log.warning("a batch of timers met another process (%s); trying it again", exc.orig)
+            continue
+        count += claimed
         fired.extend(watch.fired)
     return fired
 
@@ -231,17 +246,24 @@ def _run(watch: Watch, row: sa.Row[Any]) -> None:
     try:
         with watch.conn.begin_nested():
             kind.handler(watch, timer)
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE:
+            raise  # the whole batch goes again (see fire_due)
+        _failed(watch, row, mark)
     except Exception:
-        del watch.fired[mark:]
-        log.exception(
-            "timer %s %r (due %s) failed; trying again after %s",
-            row.kind,
-            row.subject,
-            row.due_at.isoformat(),
-            RETRY_AFTER,
-        )
-        watch.conn.execute(
-            timers.update()
-            .where(timers.c.id == row.id)
-            .values(next_fire_at=watch.now + RETRY_AFTER)
-        )
+        _failed(watch, row, mark)
+
+
+def _failed(watch: Watch, row: sa.Row[Any], mark: int) -> None:
+    """Undo what the handler queued, log it, and try the timer again later."""
+    del watch.fired[mark:]
+    log.exception(
+        "timer %s %r (due %s) failed; trying again after %s",
+        row.kind,
+        row.subject,
+        row.due_at.isoformat(),
+        RETRY_AFTER,
+    )
+    watch.conn.execute(
+        timers.update().where(timers.c.id == row.id).values(next_fire_at=watch.now + RETRY_AFTER)
+    )
