@@ -51,17 +51,17 @@ PROBLEMS = {"damaged": "damaged", "stock_out": "stock_out"}
 PROBLEM, DOUBLE, PRINTER = "bench.problem", "bench.double_shipment", "bench.printer_fault"
 
 Reaction = Callable[[Connection, RowMapping, Any, dt.datetime, dt.datetime], None]
-#: Event type → reaction(conn, event row, payload, when at the bench, central's now).
-REACTIONS: dict[str, Reaction] = {}
+#: Event type → reactions(conn, event row, payload, when at the bench, central's now),
+#: run in the order they were registered.
+REACTIONS: dict[str, list[Reaction]] = {}
 
 
 def reacts_to(type_name: str) -> Callable[[Reaction], Reaction]:
-    """Register the decorated function as the watch's reaction to ``type_name``."""
+    """Register the decorated function as a reaction of the watch to ``type_name``
+    (a type may have several: a shipment meets deadlines and starts tracking)."""
 
     def register(fn: Reaction) -> Reaction:
-        if type_name in REACTIONS:
-            raise ValueError(f"{type_name!r} has a reaction already")
-        REACTIONS[type_name] = fn
+        REACTIONS.setdefault(type_name, []).append(fn)
         return fn
 
     return register
@@ -81,8 +81,8 @@ def react(
     order_no = getattr(payload, "order_no", None)
     if isinstance(order_no, str) and order_no:
         note_station(conn, order_no=order_no[:64], station=row["station"])
-    reaction = REACTIONS.get(row["type"])
-    if reaction is None:
+    reactions = REACTIONS.get(row["type"])
+    if not reactions:
         return
     at = timefix.event_time(
         conn,
@@ -91,7 +91,8 @@ def react(
         at_wall=row["at_wall"],
         at_mono=row["at_mono"],
     )
-    reaction(conn, row, payload, at, now)
+    for reaction in reactions:
+        reaction(conn, row, payload, at, now)
 
 
 # --------------------------------------------------------------------------- reactions
