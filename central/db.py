@@ -25,6 +25,7 @@ __all__ = [
     "READ_ONLY",
     "DatabaseUnavailable",
     "UTCDateTime",
+    "dead_letters",
     "events",
     "metadata",
     "migrate",
@@ -32,6 +33,9 @@ __all__ = [
     "orders",
     "sequences",
     "shipments",
+    "station_boots",
+    "station_history",
+    "station_instances",
     "stations",
     "utcnow",
 ]
@@ -117,6 +121,17 @@ stations = sa.Table(
     # the projections have been applied.
     sa.Column("acked_seq", sa.BigInteger, nullable=False, default=0),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The station store that owns the name (the first seen); another one claiming the
+    # name is refused (station_instances, name_conflict).
+    sa.Column("instance_id", sa.String(64), nullable=True),
+    # Central's clock when the last online status arrived, and how old the station's
+    # oldest unsent event was then (by the station's own clock, so skew cancels out).
+    sa.Column("status_at", UTCDateTime, nullable=True),
+    sa.Column("backlog_oldest_age_s", sa.Float, nullable=True),
+    # The station's wall clock minus true time, as central measured it.
+    sa.Column("clock_skew_s", sa.Float, nullable=True),
+    # In words, while another bench claims this station's name.
+    sa.Column("name_conflict", sa.String(255), nullable=True),
 )
 
 events = sa.Table(
@@ -132,7 +147,15 @@ events = sa.Table(
     sa.Column("boot_id", sa.String(64), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    # The payload's version of its type in the catalogue (sync/events.py).
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    # The station store that recorded it (null from stations older than instance ids).
+    sa.Column("instance_id", sa.String(64), nullable=True),
+    # When it happened by true time (central.timefix); null while the station's clock
+    # of that boot is not known yet: at_wall is then the best there is.
+    sa.Column("at_corrected", UTCDateTime, nullable=True),
     sa.UniqueConstraint("station", "seq"),
+    sa.Index("ix_events_station_boot_id", "station", "boot_id"),
 )
 
 shipments = sa.Table(
@@ -159,6 +182,13 @@ shipments = sa.Table(
     # The station's clock (may be skewed) and central's clock.
     sa.Column("shipped_at", UTCDateTime, nullable=False, index=True),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
+    # The best known true time (central.timefix): shipped_at corrected for the
+    # station's clock, or shipped_at itself while that clock is not known. skew_s is
+    # shipped_at minus it (null while unknown); skewed is true when that is more than
+    # skew_tolerance either way.
+    sa.Column("shipped_at_corrected", UTCDateTime, nullable=False, index=True),
+    sa.Column("skew_s", sa.Float, nullable=True),
+    sa.Column("skewed", sa.Boolean, nullable=False, default=False),
 )
 
 orders = sa.Table(
@@ -194,6 +224,70 @@ sequences = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+
+# How each boot of each station's monotonic clock relates to true time: an event's true
+# time is at_mono + mono_offset. Kept at the smallest offset seen, because a message's
+# delivery only ever adds delay (central.timefix).
+station_boots = sa.Table(
+    "station_boots",
+    metadata,
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("boot_id", sa.String(64), primary_key=True),
+    sa.Column("mono_offset", sa.Float, nullable=False),
+    # The station's wall clock minus true time during this boot (at the best sample).
+    sa.Column("wall_skew_s", sa.Float, nullable=True),
+    sa.Column("samples", sa.BigInteger, nullable=False, default=0),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every station store seen under each station name; more than one live is two benches
+# with one name.
+station_instances = sa.Table(
+    "station_instances",
+    metadata,
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    # Messages of this instance refused because another one owns the name.
+    sa.Column("refused", sa.BigInteger, nullable=False, default=0),
+)
+
+# One row per change of a station's reported health (printer, scanner, labels,
+# version, online, ...): the equipment ledger and reports read it.
+station_history = sa.Table(
+    "station_history",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("station", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("field", sa.String(32), nullable=False),
+    sa.Column("old_value", sa.String(255), nullable=True),
+    sa.Column("new_value", sa.String(255), nullable=True),
+    sa.Index("ix_station_history_station_at", "station", "at"),
+)
+
+# Messages central could not take (central.deadletters): kept, counted, never in the
+# way of the next message. A message that comes again (a station resending) adds to
+# ``repeats`` of its row instead of a new row.
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("first_at", UTCDateTime, nullable=False),
+    sa.Column("last_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("station", sa.String(64), nullable=True, index=True),
+    sa.Column("instance_id", sa.String(64), nullable=True),
+    sa.Column("reason", sa.String(32), nullable=False, index=True),
+    sa.Column("detail", sa.String(500), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sample", sa.Text, nullable=False),
+    sa.Column("repeats", sa.BigInteger, nullable=False, default=1),
+    sa.Column("key", sa.String(128), nullable=False, index=True),
 )
 
 

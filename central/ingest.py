@@ -8,7 +8,10 @@ and only after the commit may the caller acknowledge that mark to the station.
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -17,15 +20,33 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from central.db import events, shipments, stations, utcnow
+from central.deadletters import record_dead_letter
+from central.health import (
+    DEFAULT_BACKLOG_ALERT_AFTER,
+    TRACKED,
+    check_backlog,
+    record_changes,
+)
+from central.names import claim_name
+from central.timefix import (
+    DEFAULT_SKEW_TOLERANCE,
+    RECORRECT_ABOVE,
+    boot_clocks,
+    correct_boot,
+    note_sample,
+    shipment_times,
+)
 from central.watch.reactions import react
 from sync.events import BadEventPayload, EventPayload, ShipmentShipped, decode_payload
-from sync.messages import EventBatch, StationStatus
+from sync.messages import Event, EventBatch, StationStatus
 
 __all__ = [
     "PROJECTIONS",
     "BatchRejected",
+    "BatchResult",
     "StatusUpdate",
     "ensure_station",
+    "ingest_batch",
     "projects",
     "record_status",
     "store_batch",
@@ -69,11 +90,11 @@ def ensure_station(conn: Connection, *, station: str, site: str, now: dt.datetim
             conn.execute(stations.insert().values(values))
 
 
-def _ts(epoch: float) -> dt.datetime:
-    try:
-        return dt.datetime.fromtimestamp(epoch, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return dt.datetime.fromtimestamp(0, dt.UTC)
+# How far a shipment's claimed time may be from its corrected time before it is
+# flagged; set by ingest_batch for the projections it runs (their signature is shared).
+_skew_tolerance: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "skew_tolerance", default=DEFAULT_SKEW_TOLERANCE
+)
 
 
 Projection = Callable[[Connection, RowMapping, EventPayload, dt.datetime], None]
@@ -120,8 +141,12 @@ def _project_shipment(
             operator=shipped.operator[:64],
             print_job_id=shipped.print_job_id[:64],
             print_verified=shipped.print_verified,
-            shipped_at=_ts(row["at_wall"]),
             recorded_at=now,
+            **shipment_times(
+                at_wall=row["at_wall"],
+                corrected=row["at_corrected"],
+                tolerance=_skew_tolerance.get(),
+            ),
         )
     )
 
@@ -146,15 +171,51 @@ def _project(conn: Connection, row: RowMapping, now: dt.datetime, *, version: in
     react(conn, row, payload, now)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BatchResult:
+    """What :func:`ingest_batch` did with one batch."""
+
+    #: The station's highest contiguous seq, committed: what to acknowledge.
+    acked: int
+    #: False when the batch was refused because another bench owns the station's name
+    #: (nothing of it stored; it is in the dead letters).
+    accepted: bool = True
+    #: The words for the bench that sent it, while another bench uses its name.
+    name_conflict: str | None = None
+    #: Events refused because their seq is held under another event id.
+    integrity_refused: int = 0
+
+
 def store_batch(engine: Engine, batch: EventBatch, *, site: str = "") -> int:
     """Store ``batch`` in one transaction and return the seq to acknowledge.
 
+    :func:`ingest_batch` with its defaults, for callers that need only the seq.
+    """
+    return ingest_batch(engine, batch, site=site).acked
+
+
+def ingest_batch(
+    engine: Engine,
+    batch: EventBatch,
+    *,
+    site: str = "",
+    topic: str = "",
+    payload: bytes = b"",
+    received_at: dt.datetime | None = None,
+    skew_tolerance: float = DEFAULT_SKEW_TOLERANCE,
+) -> BatchResult:
+    """Store ``batch`` in one transaction; the result says what to acknowledge.
+
     Events already held (same ``event_id``) are skipped. An event whose
     ``(station, seq)`` is already held under another ``event_id`` is an integrity
-    error: logged at ERROR, never overwritten. Projections run in seq order only as
-    far as the station's seq is contiguous; later events wait for the gap to fill.
-    The return value is the station's highest contiguous seq, committed.
-    Raises :class:`BatchRejected` when an event names another station than the batch.
+    error: logged at ERROR, kept in the dead letters, never overwritten. Projections
+    run in seq order only as far as the station's seq is contiguous; later events wait
+    for the gap to fill. A batch from a second bench using a name another bench owns
+    is stored nowhere but the dead letters (``topic`` and ``payload`` are what is kept
+    there). The batch's send time corrects the station's clock (:mod:`central.timefix`);
+    shipments are flagged when their claimed time is off by more than
+    ``skew_tolerance`` seconds. Raises :class:`BatchRejected` when an event names
+    another station than the batch.
     """
     station = batch.station
     for event in batch.events:
@@ -163,31 +224,106 @@ def store_batch(engine: Engine, batch: EventBatch, *, site: str = "") -> int:
                 f"batch of station {station!r} holds event {event.event_id} "
                 f"of station {event.station!r}"
             )
-    now = utcnow()
-    with engine.begin() as conn:
-        ensure_station(conn, station=station, site=site, now=now)
-        # Lock the station row (PostgreSQL) so two ingest workers cannot interleave
-        # on one station; SQLite's BEGIN IMMEDIATE already serialises writers.
-        acked = conn.execute(
-            sa.select(stations.c.acked_seq).where(stations.c.station == station).with_for_update()
-        ).scalar_one()
-        _insert_events(conn, batch, now)
-        # The events table does not keep the version yet: an event held back by a gap
-        # from an earlier batch is decoded as version 1. Add the column before any
-        # type gets a version 2.
-        versions = {e.event_id: e.version for e in batch.events}
-        acked = _apply_contiguous(conn, station=station, acked=acked, now=now, versions=versions)
-        conn.execute(
-            stations.update()
-            .where(stations.c.station == station)
-            .values(acked_seq=acked, last_seen=now)
-        )
-    return acked
+    now = received_at or utcnow()
+    token = _skew_tolerance.set(skew_tolerance)
+    try:
+        with engine.begin() as conn:
+            ensure_station(conn, station=station, site=site, now=now)
+            # Lock the station row (PostgreSQL) so two ingest workers cannot interleave
+            # on one station; SQLite's BEGIN IMMEDIATE already serialises writers.
+            acked = conn.execute(
+                sa.select(stations.c.acked_seq)
+                .where(stations.c.station == station)
+                .with_for_update()
+            ).scalar_one()
+            claim = claim_name(conn, station=station, instance_id=batch.instance_id, now=now)
+            if not claim.accepted:
+                _refuse_batch(conn, batch, topic=topic, payload=payload, now=now)
+                return BatchResult(acked=0, accepted=False, name_conflict=claim.conflict)
+            if batch.boot_id is not None and batch.sent_mono is not None:
+                _learn_clock(
+                    conn,
+                    station=station,
+                    boot_id=batch.boot_id,
+                    sent_mono=batch.sent_mono,
+                    sent_wall=batch.sent_wall,
+                    received=now,
+                    tolerance=skew_tolerance,
+                )
+            refused = _insert_events(conn, batch, now)
+            for event in refused:
+                record_dead_letter(
+                    conn,
+                    topic=topic,
+                    reason="integrity",
+                    detail=f"seq {event.seq} is held under another event id; "
+                    f"refused event {event.event_id} ({event.type})",
+                    payload=event.model_dump_json().encode(),
+                    now=now,
+                    station=station,
+                    instance_id=batch.instance_id,
+                    key=f"integrity:{event.event_id}",
+                )
+            acked = _apply_contiguous(conn, station=station, acked=acked, now=now)
+            conn.execute(
+                stations.update()
+                .where(stations.c.station == station)
+                .values(acked_seq=acked, last_seen=now)
+            )
+    finally:
+        _skew_tolerance.reset(token)
+    return BatchResult(acked=acked, name_conflict=claim.conflict, integrity_refused=len(refused))
 
 
-def _insert_events(conn: Connection, batch: EventBatch, now: dt.datetime) -> None:
-    if not batch.events:
+def _refuse_batch(
+    conn: Connection, batch: EventBatch, *, topic: str, payload: bytes, now: dt.datetime
+) -> None:
+    seqs = [e.seq for e in batch.events]
+    span = f"seq {min(seqs)}-{max(seqs)}" if seqs else "no events"
+    record_dead_letter(
+        conn,
+        topic=topic,
+        reason="name_conflict",
+        detail=f"another bench owns the name {batch.station}; refused {len(seqs)} events "
+        f"({span}) of instance {batch.instance_id}: they stay in that bench's outbox",
+        payload=payload or batch.model_dump_json().encode(),
+        now=now,
+        station=batch.station,
+        instance_id=batch.instance_id,
+        key=f"name_conflict:{batch.station}:{batch.instance_id}:{span}",
+    )
+
+
+def _learn_clock(
+    conn: Connection,
+    *,
+    station: str,
+    boot_id: str,
+    sent_mono: float,
+    sent_wall: float | None,
+    received: dt.datetime,
+    tolerance: float,
+) -> None:
+    """Note one send time of the station's clock; correct stored events when it helps."""
+    learnt = note_sample(
+        conn,
+        station=station,
+        boot_id=boot_id,
+        sent_mono=sent_mono,
+        sent_wall=sent_wall,
+        received=received,
+    )
+    if learnt is None:
         return
+    clock, gain = learnt
+    if gain is None or gain > RECORRECT_ABOVE:
+        correct_boot(conn, clock, tolerance=tolerance, now=received)
+
+
+def _insert_events(conn: Connection, batch: EventBatch, now: dt.datetime) -> list[Event]:
+    """Insert the events not held yet; returns those refused as integrity errors."""
+    if not batch.events:
+        return []
     ids = {e.event_id for e in batch.events}
     seqs = {e.seq for e in batch.events}
     held_by_id = {
@@ -206,7 +342,9 @@ def _insert_events(conn: Connection, batch: EventBatch, now: dt.datetime) -> Non
             )
         )
     }
+    clocks = boot_clocks(conn, station=batch.station, boot_ids={e.boot_id for e in batch.events})
     rows: list[dict[str, Any]] = []
+    refused: list[Event] = []
     for event in batch.events:
         where = (event.station, event.seq)
         if event.event_id in held_by_id:
@@ -230,29 +368,33 @@ def _insert_events(conn: Connection, batch: EventBatch, now: dt.datetime) -> Non
                 event.event_id,
                 event.type,
             )
+            refused.append(event)
             continue
         held_by_id[event.event_id] = where
         held_by_seq[event.seq] = event.event_id
+        clock = clocks.get(event.boot_id)
         rows.append(
             {
                 "event_id": event.event_id,
                 "station": event.station,
                 "seq": event.seq,
-                "type": event.type[:64],
+                "type": event.type,
+                "version": event.version,
+                "instance_id": batch.instance_id,
                 "at_wall": event.at_wall,
                 "at_mono": event.at_mono,
-                "boot_id": event.boot_id[:64],
+                "at_corrected": None if clock is None else clock.true_time(event.at_mono),
+                "boot_id": event.boot_id,
                 "payload": event.payload,
                 "received_at": now,
             }
         )
     if rows:
         conn.execute(events.insert(), rows)
+    return refused
 
 
-def _apply_contiguous(
-    conn: Connection, *, station: str, acked: int, now: dt.datetime, versions: dict[str, int]
-) -> int:
+def _apply_contiguous(conn: Connection, *, station: str, acked: int, now: dt.datetime) -> int:
     held = (
         conn.execute(
             sa.select(
@@ -260,9 +402,11 @@ def _apply_contiguous(
                 events.c.station,
                 events.c.seq,
                 events.c.type,
+                events.c.version,
                 events.c.at_wall,
                 events.c.at_mono,
                 events.c.boot_id,
+                events.c.at_corrected,
                 events.c.payload,
             )
             .where(events.c.station == station, events.c.seq > acked)
@@ -275,53 +419,179 @@ def _apply_contiguous(
         if row["seq"] != acked + 1:
             log.info("station %s: holding events after a gap at seq %s", station, acked + 1)
             break
-        _project(conn, row, now, version=versions.get(row["event_id"], 1))
+        _project(conn, row, now, version=row["version"])
         acked = row["seq"]
     return acked
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class StatusUpdate:
-    """What :func:`record_status` learnt: whether the station just came online."""
+    """What :func:`record_status` learnt from one status."""
 
-    __slots__ = ("came_online", "orders_cursor", "station")
+    station: str
+    #: The station just came online.
+    came_online: bool
+    orders_cursor: int
+    #: False when the status came from a second bench using a name another bench owns
+    #: (the station's row was left as it was).
+    accepted: bool = True
+    #: The instance the status came from, and the words for it while there is a conflict.
+    instance_id: str | None = None
+    name_conflict: str | None = None
+    #: The station's backlog is older than backlog_alert_after (an alert is raised).
+    backlog_alert: bool = False
 
-    def __init__(self, *, station: str, came_online: bool, orders_cursor: int) -> None:
-        self.station = station
-        self.came_online = came_online
-        self.orders_cursor = orders_cursor
+
+def _reported(status: StationStatus) -> dict[str, Any]:
+    """The tracked fields of a status, as the history compares them."""
+    values = status.model_dump(mode="json")
+    return {field: values.get(field) for field in TRACKED}
 
 
-def record_status(engine: Engine, status: StationStatus, *, site: str) -> StatusUpdate:
+def record_status(
+    engine: Engine,
+    status: StationStatus,
+    *,
+    site: str,
+    received_at: dt.datetime | None = None,
+    skew_tolerance: float = DEFAULT_SKEW_TOLERANCE,
+    backlog_alert_after: float = DEFAULT_BACKLOG_ALERT_AFTER,
+) -> StatusUpdate:
     """Upsert the station's row from a status message.
 
     An offline status (usually the last will, composed when the station connected)
     only marks the station offline: its other fields are stale, so the last health
-    reported while online is kept, and ``last_seen`` is not moved.
+    reported while online is kept, and ``last_seen`` is not moved. Each change of a
+    tracked field is kept in ``station_history``. A status from a second bench using a
+    name another bench owns changes nothing but the record of that conflict. The
+    status's send time corrects the station's clock (:mod:`central.timefix`), and an
+    online station whose oldest unsent event is older than ``backlog_alert_after``
+    seconds raises an alert.
     """
-    now = utcnow()
+    now = received_at or utcnow()
     with engine.begin() as conn:
         ensure_station(conn, station=status.station, site=site, now=now)
-        was_online = conn.execute(
-            sa.select(stations.c.online)
+        row = (
+            conn.execute(
+                sa.select(
+                    stations.c.online,
+                    stations.c.instance_id,
+                    stations.c.last_status,
+                    stations.c.backlog_oldest_age_s,
+                )
+                .where(stations.c.station == status.station)
+                .with_for_update()
+            )
+            .mappings()
+            .one()
+        )
+        was_online = bool(row["online"])
+        if not status.online:
+            # A last will of another bench under this name says nothing of this one.
+            theirs = status.instance_id is not None and row["instance_id"] not in (
+                None,
+                status.instance_id,
+            )
+            if not theirs:
+                conn.execute(
+                    stations.update()
+                    .where(stations.c.station == status.station)
+                    .values(online=False, site=site)
+                )
+                if was_online:
+                    record_changes(
+                        conn,
+                        station=status.station,
+                        before={"online": True},
+                        after={"online": False},
+                        now=now,
+                    )
+            return StatusUpdate(
+                station=status.station,
+                came_online=False,
+                orders_cursor=status.orders_cursor,
+                accepted=not theirs,
+                instance_id=status.instance_id,
+            )
+        claim = claim_name(conn, station=status.station, instance_id=status.instance_id, now=now)
+        if not claim.accepted:
+            return StatusUpdate(
+                station=status.station,
+                came_online=False,
+                orders_cursor=status.orders_cursor,
+                accepted=False,
+                instance_id=status.instance_id,
+                name_conflict=claim.conflict,
+            )
+        skew = status.clock_skew_s
+        if status.boot_id is not None and status.at_mono is not None:
+            _learn_clock(
+                conn,
+                station=status.station,
+                boot_id=status.boot_id,
+                sent_mono=status.at_mono,
+                sent_wall=status.at_wall or None,
+                received=now,
+                tolerance=skew_tolerance,
+            )
+            clock = boot_clocks(conn, station=status.station, boot_ids=[status.boot_id])
+            measured = clock[status.boot_id].wall_skew_s if clock else None
+            skew = measured if measured is not None else skew
+        oldest_age = (
+            max(0.0, status.at_wall - status.backlog_oldest_at)
+            if status.backlog and status.backlog_oldest_at is not None
+            else None
+        )
+        before = {**_reported_json(row["last_status"]), "online": was_online}
+        record_changes(
+            conn, station=status.station, before=before, after=_reported(status), now=now
+        )
+        conn.execute(
+            stations.update()
             .where(stations.c.station == status.station)
-            .with_for_update()
-        ).scalar_one()
-        values: dict[str, Any] = {"online": status.online, "site": site}
-        if status.online:
-            values.update(
-                version=status.version[:64],
-                printer=status.printer[:64],
-                printer_detail=status.printer_detail[:255],
-                scanner=status.scanner[:64],
+            .values(
+                online=True,
+                site=site,
+                version=status.version,
+                printer=status.printer,
+                printer_detail=status.printer_detail,
+                scanner=status.scanner,
                 labels_left=status.labels_left,
                 backlog=status.backlog,
                 orders_cursor=status.orders_cursor,
                 last_status=status.model_dump(mode="json"),
                 last_seen=now,
+                status_at=now,
+                backlog_oldest_age_s=oldest_age,
+                clock_skew_s=skew,
             )
-        conn.execute(stations.update().where(stations.c.station == status.station).values(values))
+        )
+        alert = check_backlog(
+            conn,
+            station=status.station,
+            backlog=status.backlog,
+            oldest_age_s=oldest_age,
+            was_age_s=row["backlog_oldest_age_s"],
+            alert_after=backlog_alert_after,
+            now=now,
+        )
     return StatusUpdate(
         station=status.station,
-        came_online=status.online and not was_online,
+        came_online=not was_online,
         orders_cursor=status.orders_cursor,
+        instance_id=status.instance_id,
+        name_conflict=claim.conflict,
+        backlog_alert=alert,
     )
+
+
+def _reported_json(last: Any) -> dict[str, Any]:
+    """The tracked fields of the last status kept (JSON; text on some drivers)."""
+    if isinstance(last, str):
+        try:
+            last = json.loads(last)
+        except ValueError:
+            last = None
+    if not isinstance(last, dict):
+        return {}
+    return {field: last.get(field) for field in TRACKED}

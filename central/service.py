@@ -1,15 +1,19 @@
-"""The MQTT side of central: ingest, acks and the orders downlink.
+"""The MQTT side of central: ingest, acks, central's clock and the orders downlink.
 
 Threads, and why: the MQTT session's network thread runs ingest and status, handlers
 on the session (store, commit, then ack — in that order, so an ack always names
 committed events); one downlink thread polls the database for new orders (an import
 from another process must reach the stations within about a second) and publishes
-them. The process around it (start-up checks, the web page, signals) is
-:mod:`packline.serve`.
+them, and every ``clock_every`` seconds sends each online station an ack carrying
+central's time. A message that cannot be taken is set aside in the dead letters
+(:mod:`central.deadletters`) and the handler returns as if it had been handled: one
+bad message never blocks a station's stream. The process around it (start-up checks,
+the web page, signals) is :mod:`packline.serve`.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -19,16 +23,42 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from central.db import READ_ONLY, stations
-from central.ingest import BatchRejected, StatusUpdate, record_status, store_batch
+from central.db import READ_ONLY, stations, utcnow
+from central.deadletters import record_dead_letter
+from central.health import DEFAULT_BACKLOG_ALERT_AFTER
+from central.ingest import BatchRejected, StatusUpdate, ingest_batch, record_status
+from central.names import expire_conflicts, owner_words
 from central.orders import current_order_seq, orders_after
+from central.timefix import DEFAULT_SKEW_TOLERANCE
 from sync import topics
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireError, decode, encode
 from sync.session import Message, MqttSession, SessionState
 
-__all__ = ["CentralService"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "CentralService", "DeadLetter"]
 
 log = logging.getLogger(__name__)
+
+#: A station message bigger than this (bytes) is set aside unread.
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class DeadLetter(Exception):
+    """A station's message central cannot take; ``reason`` is one word, ``str()`` why."""
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        station: str | None = None,
+        instance_id: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.station = station
+        self.instance_id = instance_id
+        self.key = key
 
 
 class CentralService:
@@ -36,8 +66,11 @@ class CentralService:
 
     Subscribes to every station's ``events`` and ``status``; stores batches and acks the
     committed contiguous seq; keeps the stations table current; sends each station the
-    orders above its cursor. ``start()`` returns at once (the session reconnects by
-    itself); ``stop()`` ends both threads.
+    orders above its cursor, and every ``clock_every`` seconds an ack carrying central's
+    time to each online station. A message it cannot take goes to the dead letters
+    (counted in :attr:`dead_letters`) and the next one is handled as if nothing
+    happened. ``start()`` returns at once (the session reconnects by itself);
+    ``stop()`` ends both threads.
     """
 
     def __init__(
@@ -50,17 +83,34 @@ class CentralService:
         poll_interval: float = 0.5,
         chunk_size: int = 50,
         repush_after: float = 30.0,
+        skew_tolerance: float = DEFAULT_SKEW_TOLERANCE,
+        backlog_alert_after: float = DEFAULT_BACKLOG_ALERT_AFTER,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        clock_every: float = 30.0,
     ) -> None:
         self.engine = engine
         self.site = site
         self.poll_interval = poll_interval
         self.chunk_size = chunk_size
+        self.skew_tolerance = skew_tolerance
+        self.backlog_alert_after = backlog_alert_after
+        self.max_message_bytes = max_message_bytes
+        self.clock_every = clock_every
+        #: Messages set aside since start, by reason (the table keeps them all).
+        self.dead_letters: collections.Counter[str] = collections.Counter()
+        self._clock_at = 0.0
+        self._refused_said: set[tuple[str, str | None]] = set()
         # A station whose status still shows an old cursor this long after a push is
         # sent the missing orders again (the earlier push may have been lost).
         self.repush_after = repush_after
         # A fixed client id per site: the broker's persistent session then keeps the
         # batches that arrive while central restarts.
-        self.session = MqttSession(client_id=client_id or f"packline-central-{site}", url=mqtt_url)
+        self.session = MqttSession(
+            client_id=client_id or f"packline-central-{site}", url=mqtt_url, log_states=False
+        )
+        #: Log each change of the broker connection (start-up says its own words first).
+        self.say_states = True
+        self.session.on_state(self._on_state)
         self.session.route(topics.subscription(site, "events"), self._on_events)
         self.session.route(topics.subscription(site, "status"), self._on_status)
         self.session.on_connect(self._on_connect)
@@ -101,63 +151,167 @@ class CentralService:
 
     # ------------------------------------------------------------------ session handlers
 
+    def _on_state(self, state: SessionState) -> None:
+        if not self.say_states or state.reason == "stopped":
+            return
+        if state.connected:
+            log.info("connected to the broker at %s", self.session.broker)
+        else:
+            where = "" if str(self.session.broker) in state.reason else f" ({self.session.broker})"
+            log.warning("%s%s; retrying, and serving the page meanwhile", state.reason, where)
+
     def _on_connect(self, _state: SessionState) -> None:
         log.info("connected to the broker; serving site %s", self.site)
         self._wake.set()
 
-    def _station(self, message: Message) -> str | None:
+    def _station(self, message: Message) -> str:
+        """The station a message is from, by its topic; its size checked."""
         try:
             site, station, _leaf = topics.station_of(message.topic)
         except ValueError:
-            log.warning("dropped a message on an unexpected topic %s", message.topic)
-            return None
+            raise DeadLetter("misaddressed", f"not a station topic: {message.topic}") from None
         if site != self.site:
-            log.warning(
-                "dropped a message for site %s (serving %s): %s", site, self.site, message.topic
+            raise DeadLetter(
+                "misaddressed", f"for site {site}, and this central serves {self.site}"
             )
-            return None
+        if len(message.payload) > self.max_message_bytes:
+            raise DeadLetter(
+                "oversized",
+                f"{len(message.payload):,} bytes, more than max_message_bytes "
+                f"({self.max_message_bytes:,})",
+                station=station,
+            )
         return station
 
-    def _on_events(self, message: Message) -> None:
-        topic, station = message.topic, self._station(message)
-        if station is None:
-            return
-        batch = _decode_for(
-            EventBatch, "batch", topic=topic, station=station, payload=message.payload
-        )
-        if batch is None:
-            return
+    def _set_aside(self, message: Message, letter: DeadLetter) -> None:
+        """Keep a message in the dead letters and count it; never raises."""
+        self.dead_letters[letter.reason] += 1
         try:
-            acked = store_batch(self.engine, batch, site=self.site)
+            with self.engine.begin() as conn:
+                _row, times = record_dead_letter(
+                    conn,
+                    topic=message.topic,
+                    reason=letter.reason,
+                    detail=str(letter),
+                    payload=message.payload,
+                    now=utcnow(),
+                    station=letter.station,
+                    instance_id=letter.instance_id,
+                    key=letter.key,
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            log.error("could not keep a dead letter from %s: %s", message.topic, reason)
+            times = 1
+        level = logging.WARNING if times == 1 else logging.DEBUG
+        log.log(
+            level,
+            "set aside a message on %s (%s, %d bytes): %s",
+            message.topic,
+            letter.reason,
+            len(message.payload),
+            letter,
+        )
+
+    def _ack(
+        self, station: str, *, seq: int, instance_id: str | None, name_conflict: str | None
+    ) -> None:
+        ack = Ack(
+            station=station,
+            seq=seq,
+            instance_id=instance_id,
+            at=time.time(),
+            name_conflict=name_conflict,
+        )
+        self.session.publish(topics.ack(self.site, station), encode(ack))
+
+    def _on_events(self, message: Message) -> None:
+        try:
+            self._take_events(message)
+        except DeadLetter as letter:
+            self._set_aside(message, letter)
+
+    def _take_events(self, message: Message) -> None:
+        station = self._station(message)
+        batch = _decode_for(EventBatch, "batch", station=station, payload=message.payload)
+        try:
+            result = ingest_batch(
+                self.engine,
+                batch,
+                site=self.site,
+                topic=message.topic,
+                payload=message.payload,
+                received_at=utcnow(),
+                skew_tolerance=self.skew_tolerance,
+            )
         except BatchRejected as exc:
-            log.warning("dropped a batch on %s: %s", topic, exc)
-            return
+            raise DeadLetter("misaddressed", str(exc), station=station) from None
         except sa.exc.SQLAlchemyError as exc:
             # Not acked: the station resends it once the database is back.
             log.error("could not store a batch of %s: %s", station, exc)
             return
-        # Only now, after the commit, may the station drop these events.
-        self.session.publish(
-            topics.ack(self.site, station), encode(Ack(station=station, seq=acked))
+        if not result.accepted:
+            self.dead_letters["name_conflict"] += 1
+            said = (station, batch.instance_id)
+            if said not in self._refused_said:
+                self._refused_said.add(said)
+                log.warning(
+                    "refused %d events of station %s from instance %s: another bench owns "
+                    "the name (kept in the dead letters; they stay in that bench's outbox)",
+                    len(batch.events),
+                    station,
+                    batch.instance_id,
+                )
+        # Only now, after the commit, may the station drop these events. A refused
+        # batch is answered too: seq 0 for its instance, and the words for its screen.
+        self._ack(
+            station,
+            seq=result.acked,
+            instance_id=batch.instance_id,
+            name_conflict=result.name_conflict,
         )
-        log.debug("station %s: stored %d events, acked %d", station, len(batch.events), acked)
+        if result.integrity_refused:
+            self.dead_letters["integrity"] += result.integrity_refused
+        log.debug(
+            "station %s: stored %d events, acked %d", station, len(batch.events), result.acked
+        )
 
     def _on_status(self, message: Message) -> None:
-        topic, station = message.topic, self._station(message)
-        if station is None or not message.payload:  # a cleared retained status
-            return
-        status = _decode_for(
-            StationStatus, "status", topic=topic, station=station, payload=message.payload
-        )
-        if status is None:
+        if not message.payload:  # a cleared retained status
             return
         try:
-            update = record_status(self.engine, status, site=self.site)
+            self._take_status(message)
+        except DeadLetter as letter:
+            self._set_aside(message, letter)
+
+    def _take_status(self, message: Message) -> None:
+        station = self._station(message)
+        status = _decode_for(StationStatus, "status", station=station, payload=message.payload)
+        try:
+            update = record_status(
+                self.engine,
+                status,
+                site=self.site,
+                received_at=utcnow(),
+                skew_tolerance=self.skew_tolerance,
+                backlog_alert_after=self.backlog_alert_after,
+            )
         except sa.exc.SQLAlchemyError as exc:
             log.error("could not record the status of %s: %s", station, exc)
             return
+        if not update.accepted:
+            if status.online and update.name_conflict:
+                self._ack(
+                    station,
+                    seq=0,
+                    instance_id=status.instance_id,
+                    name_conflict=update.name_conflict,
+                )
+            return
         if update.came_online:
             log.info("station %s is online", station)
+            # Its clock is judged by the time in acks: give it one now.
+            self._ack_time(station)
         elif not status.online:
             log.info("station %s is offline", station)
             # An offline status (the last will) carries no real cursor: pushing on it
@@ -166,6 +320,53 @@ class CentralService:
         self._statuses.put(update)
         self._wake.set()
 
+    # ------------------------------------------------------------------ central's clock
+
+    def _ack_time(self, station: str) -> None:
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+            row = conn.execute(
+                sa.select(stations.c.acked_seq, stations.c.instance_id).where(
+                    stations.c.station == station
+                )
+            ).first()
+            words = owner_words(conn, station=station, now=utcnow()) if row else None
+        if row is not None:
+            self._ack(station, seq=row.acked_seq, instance_id=row.instance_id, name_conflict=words)
+
+    def send_clock(self) -> int:
+        """Send each online station of the site an ack with central's time (and the
+        words of a name conflict, or none once it ended); returns how many were sent.
+
+        Runs every ``clock_every`` seconds in the downlink thread; callable in tests.
+        """
+        if not self.session.connected:
+            return 0
+        now = utcnow()
+        with self.engine.begin() as conn:
+            expire_conflicts(conn, site=self.site, now=now)
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+            online = conn.execute(
+                sa.select(
+                    stations.c.station,
+                    stations.c.acked_seq,
+                    stations.c.instance_id,
+                    stations.c.name_conflict,
+                ).where(stations.c.site == self.site, stations.c.online)
+            ).all()
+            words = {
+                r.station: owner_words(conn, station=r.station, now=now)
+                for r in online
+                if r.name_conflict is not None
+            }
+        for row in online:
+            self._ack(
+                row.station,
+                seq=row.acked_seq,
+                instance_id=row.instance_id,
+                name_conflict=words.get(row.station),
+            )
+        return len(online)
+
     # ------------------------------------------------------------------ orders downlink
 
     def _downlink_loop(self) -> None:
@@ -173,6 +374,9 @@ class CentralService:
         while not self._stop.is_set():
             try:
                 self.push_orders()
+                if time.monotonic() - self._clock_at >= self.clock_every:
+                    self._clock_at = time.monotonic()
+                    self.send_clock()
                 failing = False
             except Exception as exc:
                 # Log the first failure in full, then quietly retry each poll.
@@ -240,21 +444,18 @@ _FromStation = TypeVar("_FromStation", EventBatch, StationStatus)
 
 
 def _decode_for(
-    cls: type[_FromStation], what: str, *, topic: str, station: str, payload: bytes
-) -> _FromStation | None:
-    """Decode a station's message; a garbled one, or one naming another station than
-    its topic, is logged in one line and dropped (None)."""
+    cls: type[_FromStation], what: str, *, station: str, payload: bytes
+) -> _FromStation:
+    """Decode a station's message; raises :class:`DeadLetter` for one that does not
+    decode, or names another station than its topic."""
     try:
         message = decode(cls, payload)
     except WireError as exc:
-        log.warning("dropped a garbled %s on %s: %s", what, topic, exc)
-        return None
+        raise DeadLetter(exc.reason, f"{what}: {exc}", station=station) from None
     if message.station != station:
-        log.warning(
-            "dropped a %s of station %s published on %s (topic/station mismatch)",
-            what,
-            message.station,
-            topic,
+        raise DeadLetter(
+            "misaddressed",
+            f"a {what} of station {message.station} on the topic of station {station}",
+            station=station,
         )
-        return None
     return message

@@ -6,9 +6,10 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
+from typing import Self
 
 import sqlalchemy as sa
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from central.watch.rules import (
@@ -22,6 +23,7 @@ from central.watch.rules import (
     policy_table,
     routing_table,
 )
+from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
 
 __all__ = ["CentralSettings", "default_db_path", "shown_db_url"]
 
@@ -67,9 +69,36 @@ class CentralSettings(BaseSettings):
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="mqtt://[user[:pw]@]host[:port]"
     )
-    site: str = Field(default="demo", min_length=1)
+    mqtt_url_file: Path | None = Field(
+        default=None, description="a file holding the broker URL (docs/broker.md)"
+    )
+    site: str = Field(default="demo", min_length=1, max_length=64)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    skew_tolerance: float = Field(
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds a shipment's claimed time may differ from its corrected time "
+        "before it is flagged",
+    )
+    backlog_alert_after: float = Field(
+        default=15 * 60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds an online station may hold an unsent event before an alert",
+    )
+    max_message_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="bigger station messages go to the dead letters unread",
+    )
+    clock_every: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds between the acks that tell each online station central's time",
+    )
 
     # The watch (docs/central.md, "The watch"): checked together by rules().
     tick_every: Seconds = Field(
@@ -120,3 +149,25 @@ class CentralSettings(BaseSettings):
             labels_low=self.labels_low,
             stalled_after=self.stalled_after,
         )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        check_broker_url(value)  # its ValueError names what is wrong, never the password
+        return value
+
+    @field_validator("mqtt_url_file")
+    @classmethod
+    def _broker_url_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_url_file(value)  # unreadable or not a URL: one line naming the file
+        return value
+
+    @model_validator(mode="after")
+    def _broker_url_from_file(self) -> Self:
+        self.mqtt_url = broker_url_setting(
+            mqtt_url=self.mqtt_url,
+            mqtt_url_file=self.mqtt_url_file,
+            url_given="mqtt_url" in self.model_fields_set,
+        )
+        return self

@@ -5,16 +5,29 @@ time, and deletes them from the outbox only when central's ack says they are sto
 batch with no ack within ``resend_after`` seconds is sent again (central tolerates
 duplicates), so nothing depends on the broker's or paho's memory. Acks and orders
 arrive as handlers on the station's :class:`~sync.session.MqttSession`.
+
+It also keeps what the packer and the admin need to know about the link, each said
+once per change in the log and kept in the store for ``packline edge status``:
+
+- ``broker_state``: connected, or why not (unreachable, refused, central silent), with
+  the records held;
+- ``clock_skew_s``: this station's wall clock minus central's, from the time central
+  puts in every ack (central corrects the times it stores; this is for people);
+- ``name_conflict``: set while central reports another bench using this station's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
+from edge.clock import Clock, SystemClock
 from sync import topics
 from sync.messages import (
     Ack,
@@ -24,17 +37,27 @@ from sync.messages import (
     StationStatus,
     WireError,
     decode,
+    decode_orders,
     encode,
 )
 from sync.session import Message, MqttSession, SessionState, Will
 
-__all__ = ["Outbox", "Uplink", "station_session"]
+__all__ = ["Outbox", "Uplink", "duration_words", "station_session"]
 
 log = logging.getLogger(__name__)
+
+#: A clock further off than this from central's is worth a line in the log.
+SKEW_WORTH_SAYING = 60.0
+#: Orders messages that arrive within this many seconds of each other are one download.
+ORDERS_QUIET = 2.0
+#: How often a long download says how far it got.
+ORDERS_PROGRESS_EVERY = 10.0
 
 
 class Outbox(Protocol):
     """What the uplink needs from the station store."""
+
+    instance_id: str
 
     def pending(self, *, after: int = 0, limit: int = 200) -> list[Event]:
         """Unacknowledged events with seq > after, oldest first."""
@@ -45,30 +68,102 @@ class Outbox(Protocol):
     def backlog(self) -> int:
         """How many events are unacknowledged."""
 
+    def backlog_oldest_at(self) -> float | None:
+        """Wall time of the oldest unacknowledged event."""
+
     def apply_orders(self, message: OrdersMessage) -> int:
         """Upsert downlinked orders."""
 
     def orders_cursor(self) -> int:
         """The highest central order seq held."""
 
+    def order_count(self) -> int:
+        """How many orders are held."""
 
-def station_session(*, site: str, station: str, mqtt_url: str, version: str = "") -> MqttSession:
-    """The station's MQTT session: a fixed client id, and a last will that marks the
-    station offline on its retained status topic."""
-    offline = StationStatus(station=station, online=False, version=version)
+    def note_uplink(self, state: Mapping[str, Any]) -> None:
+        """Keep the uplink's state for other processes."""
+
+
+def station_session(
+    *, site: str, station: str, mqtt_url: str, version: str = "", instance_id: str = ""
+) -> MqttSession:
+    """The station's MQTT session: a client id per station store, and a last will that
+    marks the station offline on its retained status topic.
+
+    The client id carries the store's instance id, so two benches given one name do
+    not throw each other off the broker; central tells them apart and says so.
+    """
+    offline = StationStatus(
+        station=station, online=False, version=version, instance_id=instance_id or None
+    )
+    suffix = f"-{instance_id[:8]}" if instance_id else ""
     return MqttSession(
-        client_id=f"packline-station-{site}-{station}",
+        client_id=f"packline-station-{site}-{station}{suffix}",
         url=mqtt_url,
         will=Will(topic=topics.status(site, station), payload=encode(offline)),
+        log_states=False,
     )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def duration_words(seconds: float) -> str:
+    """``40 s``, ``47 min``, ``3 h 0 min``: a length of time for people (sign dropped)."""
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
+
+
+@dataclasses.dataclass(kw_only=True)
+class _Download:
+    """One run of orders messages from central, summarised in the log when it ends."""
+
+    started: float
+    last: float
+    progress_at: float
+    messages: int = 0
+    orders: int = 0
+    changed: int = 0
+    refused: int = 0
+    cursor: int = 0
+
+
+def _max_length(field: str) -> int | None:
+    info = StationStatus.model_fields.get(field)
+    if info is None:
+        return None
+    for meta in info.metadata:
+        limit = getattr(meta, "max_length", None)
+        if limit is not None:
+            return int(limit)
+    return None
+
+
+def _fitted(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Texts cut to what the status allows: a printer's long error text must not keep
+    the whole status from being sent."""
+    fitted = dict(fields)
+    for name, value in fields.items():
+        limit = _max_length(name)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            fitted[name] = value[: limit - 1] + "…"
+    return fitted
 
 
 class Uplink:
     """Drives the station's session: the pump thread, the ack and orders handlers.
 
-    ``health()`` supplies the device part of the station status; ``on_orders`` is
-    called after downlinked orders were stored. :meth:`start` starts the session and
-    :meth:`stop` ends it.
+    ``health()`` supplies the device and bench part of the station status;
+    ``on_orders`` is called after downlinked orders were stored. :meth:`start` starts
+    the session and :meth:`stop` ends it. ``clock`` is the station's (its wall clock
+    may be wrong; central corrects for it), ``data_dir`` the folder whose free space
+    the status reports.
     """
 
     def __init__(
@@ -81,9 +176,13 @@ class Uplink:
         version: str = "",
         health: Callable[[], Mapping[str, Any]] | None = None,
         on_orders: Callable[[int], None] | None = None,
+        clock: Clock | None = None,
+        data_dir: Path | None = None,
         resend_after: float = 5.0,
         status_every: float = 10.0,
         batch_size: int = 200,
+        max_batch_bytes: int = 256 * 1024,
+        central_silent_after: float = 90.0,
     ) -> None:
         self.session = session
         self.outbox = outbox
@@ -92,9 +191,17 @@ class Uplink:
         self.version = version
         self.health: Callable[[], Mapping[str, Any]] = health or (lambda: {})
         self.on_orders = on_orders
+        self.clock: Clock = clock or SystemClock()
+        self.data_dir = data_dir
         self.resend_after = resend_after
         self.status_every = status_every
         self.batch_size = batch_size
+        # Well below central's max_message_bytes (1 MiB by default): a batch central
+        # would set aside unread would hold the whole outbox back.
+        self.max_batch_bytes = max_batch_bytes
+        self.central_silent_after = central_silent_after
+        self.instance_id = outbox.instance_id
+        self.started_at: float | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._sent_top = 0
@@ -102,15 +209,49 @@ class Uplink:
         self._status_at = 0.0
         self._status_lock = threading.Lock()
         self._last_status: bytes | None = None
+        self._lock = threading.Lock()
+        self._broker_state = "not started"
+        self._broker_since = self.clock.wall()
+        self._connected_at: float | None = None
+        self._central_at: float | None = None
+        self._central_silent = False
+        self._clock_skew_s: float | None = None
+        self._skew_said: float | None = None
+        self._skew_kept: float | None = None
+        self._name_conflict: str | None = None
+        self._download: _Download | None = None
         session.route(topics.ack(site, station), self._on_ack)
         session.route(topics.orders(site, station), self._on_orders)
         session.on_connect(self._on_connect)
+        session.on_state(self._on_state)
         self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
+
+    # -- what the kiosk and the status show ------------------------------------------
+
+    @property
+    def broker_state(self) -> str:
+        """The link to central in words: ``connected``, or why not."""
+        with self._lock:
+            return self._broker_state
+
+    @property
+    def clock_skew_s(self) -> float | None:
+        """This station's wall clock minus central's, in seconds; None until known."""
+        with self._lock:
+            return self._clock_skew_s
+
+    @property
+    def name_conflict(self) -> str | None:
+        """Central's words while another bench uses this station's name, else None."""
+        with self._lock:
+            return self._name_conflict
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Connect (in the background) and start pumping."""
+        self.started_at = self.clock.wall()
+        self._set_broker_state("connecting to the broker", say=False)
         self.session.start()
         self._thread.start()
 
@@ -120,8 +261,14 @@ class Uplink:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        self._flush_download(force=True)
         if self.session.connected:
-            offline = StationStatus(station=self.station, online=False, version=self.version)
+            offline = StationStatus(
+                station=self.station,
+                online=False,
+                version=self.version,
+                instance_id=self.instance_id,
+            )
             goodbye = self.session.publish(
                 topics.status(self.site, self.station), encode(offline), retain=True
             )
@@ -132,10 +279,130 @@ class Uplink:
         """Something was recorded or changed: send it now rather than at the next tick."""
         self._wake.set()
 
+    # -- the link's state, said once per change ------------------------------------------
+
+    def _held(self) -> str:
+        count = self.outbox.backlog()
+        if not count:
+            return "no records waiting to be sent"
+        oldest = self.outbox.backlog_oldest_at()
+        age = "" if oldest is None else f", oldest {duration_words(self.clock.wall() - oldest)}"
+        return f"holding {_plural(count, 'record')} for central{age}"
+
+    def _set_broker_state(
+        self, words: str, *, say: bool = True, level: int = logging.WARNING
+    ) -> None:
+        with self._lock:
+            if words == self._broker_state:
+                return
+            self._broker_state = words
+            self._broker_since = self.clock.wall()
+        if say:
+            log.log(level, "%s; %s", words, self._held())
+        self._keep_state()
+
+    def _keep_state(self) -> None:
+        with self._lock:
+            state = {
+                "broker_state": self._broker_state,
+                "broker_state_since": self._broker_since,
+                "clock_skew_s": self._clock_skew_s,
+                "name_conflict": self._name_conflict,
+                "instance_id": self.instance_id,
+            }
+        try:
+            self.outbox.note_uplink(state)
+        except Exception as exc:  # a locked or full disk: the log line was said anyway
+            log.debug("could not keep the uplink state: %s", exc)
+
+    def _on_state(self, state: SessionState) -> None:
+        if state.connected:
+            with self._lock:
+                self._connected_at = time.monotonic()
+                self._central_silent = False
+            self._set_broker_state(
+                f"connected to the broker at {self.session.broker}", level=logging.INFO
+            )
+        elif state.reason == "stopped":
+            self._set_broker_state("disconnected (the agent is stopping)", level=logging.INFO)
+        elif state.reason != "connecting":
+            with self._lock:
+                self._connected_at = None
+            broker = str(self.session.broker)
+            where = "" if broker in state.reason else f" ({broker})"
+            self._set_broker_state(f"{state.reason}{where}")
+
+    def _check_central(self) -> None:
+        """Connected, yet no word from central for a long time: say so once."""
+        with self._lock:
+            if self._connected_at is None:
+                return
+            since = max(t for t in (self._connected_at, self._central_at) if t is not None)
+            silent = time.monotonic() - since > self.central_silent_after
+            if not silent or self._central_silent:
+                return
+            self._central_silent = True
+        self._set_broker_state(
+            f"connected to the broker at {self.session.broker}, but no word from central for "
+            f"{duration_words(self.central_silent_after)}: is central running, and does it serve "
+            f"site {self.site!r}?"
+        )
+
+    def _heard_from_central(self) -> None:
+        with self._lock:
+            self._central_at = time.monotonic()
+            was_silent, self._central_silent = self._central_silent, False
+        if was_silent and self.session.connected:
+            self._set_broker_state(
+                f"connected to the broker at {self.session.broker}; central answers again",
+                level=logging.INFO,
+            )
+
+    def _note_central_time(self, central_wall: float) -> None:
+        skew = self.clock.wall() - central_wall
+        with self._lock:
+            self._clock_skew_s = skew
+            said = self._skew_said
+            kept = self._skew_kept
+        off = abs(skew) > SKEW_WORTH_SAYING
+        if (
+            said is None
+            or (off and abs(skew - said) > SKEW_WORTH_SAYING)
+            or (not off and abs(said) > SKEW_WORTH_SAYING)
+        ):
+            with self._lock:
+                self._skew_said = skew
+            if off:
+                side = "ahead of" if skew > 0 else "behind"
+                log.warning(
+                    "this bench's clock is %s %s central's; central corrects the times it "
+                    "stores (check the bench's time service)",
+                    duration_words(skew),
+                    side,
+                )
+            else:
+                log.info("this bench's clock is within %.1f s of central's", abs(skew))
+        if kept is None or abs(skew - kept) > 1.0:
+            with self._lock:
+                self._skew_kept = skew
+            self._keep_state()
+
+    def _note_conflict(self, words: str | None) -> None:
+        with self._lock:
+            if words == self._name_conflict:
+                return
+            self._name_conflict = words
+        if words:
+            log.warning("%s", words)
+        else:
+            log.info("central no longer reports another bench using the name %s", self.station)
+        self._keep_state()
+        self._status_at = 0.0
+        self._wake.set()
+
     # -- session handlers (network thread) -----------------------------------------------
 
     def _on_connect(self, state: SessionState) -> None:
-        log.info("connected to the broker; backlog %d", self.outbox.backlog())
         # Whatever was in flight may be lost with the old connection: resend it.
         self._sent_top = 0
         self._status_at = 0.0
@@ -151,28 +418,85 @@ class Uplink:
         if ack.station != self.station:
             log.warning("ignored an ack addressed to station %r", ack.station)
             return
+        if ack.at is not None:
+            self._note_central_time(ack.at)
+        if ack.instance_id is not None and ack.instance_id != self.instance_id:
+            # For another bench that uses this name: its seqs are not ours.
+            self._heard_from_central()
+            return
+        self._note_conflict(ack.name_conflict)
         removed = self.outbox.acknowledge(ack.seq)
         if removed:
             log.debug("central holds up to seq %d; %d outbox rows removed", ack.seq, removed)
+        self._heard_from_central()
         if ack.seq >= self._sent_top:
             self._sent_top = 0
         self._wake.set()
 
     def _on_orders(self, message: Message) -> None:
         try:
-            orders = decode(OrdersMessage, message.payload)
+            orders, refused = decode_orders(message.payload)
         except WireError as exc:
             log.warning("dropped garbled orders on %s: %s", message.topic, exc)
             return
+        if refused:
+            shown = "; ".join(f"{no}: {why}" for no, why in refused[:3])
+            more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+            log.warning(
+                "skipped %s this station cannot read (is its packline older than central's?): %s%s",
+                _plural(len(refused), "order"),
+                shown,
+                more,
+            )
         # If this raises (a locked or full disk), the session logs it and nothing
         # below runs: the cursor did not move, so the status keeps asking central
         # for these orders and they come again.
         changed = self.outbox.apply_orders(orders)
-        log.info("received %d orders (%d new or changed)", len(orders.orders), changed)
+        self._heard_from_central()
+        self._note_download(orders, changed=changed, refused=len(refused))
         if self.on_orders is not None:
             self.on_orders(changed)
         self._status_at = 0.0
         self._wake.set()
+
+    def _note_download(self, orders: OrdersMessage, *, changed: int, refused: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            run = self._download
+            if run is None:
+                run = self._download = _Download(started=now, last=now, progress_at=now)
+            run.last = now
+            run.messages += 1
+            run.orders += len(orders.orders) + refused
+            run.changed += changed
+            run.refused += refused
+            run.cursor = max(run.cursor, orders.cursor)
+            progress = now - run.progress_at >= ORDERS_PROGRESS_EVERY
+            if progress:
+                run.progress_at = now
+            so_far, cursor = run.orders, run.cursor
+        log.debug("received %d orders (%d new or changed)", len(orders.orders), changed)
+        if progress:
+            log.info("receiving orders from central: %s so far (cursor %d)", f"{so_far:,}", cursor)
+
+    def _flush_download(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            run = self._download
+            if run is None or (not force and now - run.last < ORDERS_QUIET):
+                return
+            self._download = None
+        took = f" in {duration_words(run.last - run.started)}" if run.messages > 1 else ""
+        skipped = f", {run.refused:,} skipped" if run.refused else ""
+        log.info(
+            "received %s from central (%s new or changed%s)%s; cursor %d, %s held",
+            _plural(run.orders, "order"),
+            f"{run.changed:,}",
+            skipped,
+            took,
+            run.cursor,
+            f"{self.outbox.order_count():,}",
+        )
 
     # -- pump thread -------------------------------------------------------------------
 
@@ -180,48 +504,95 @@ class Uplink:
         while not self._stop.is_set():
             self._wake.wait(timeout=min(1.0, self.resend_after))
             self._wake.clear()
+            try:
+                self._flush_download()
+            except Exception:
+                log.exception("could not summarise the orders received")
             if self._stop.is_set() or not self.session.connected:
                 continue
             try:
                 self._send_batch()
                 self._maybe_publish_status()
+                self._check_central()
             except Exception:  # the pump must outlive any one bad moment
                 log.exception("outbox pump error; retrying")
                 time.sleep(1.0)
 
     def _send_batch(self) -> None:
         now = time.monotonic()
-        if self._sent_top and now - self._sent_at < self.resend_after:
+        # While central refuses this bench's records (another bench has its name),
+        # asking again every few seconds only fills central's dead letters.
+        resend_after = (
+            self.resend_after if self.name_conflict is None else max(self.resend_after, 60.0)
+        )
+        if self._sent_top and now - self._sent_at < resend_after:
             return  # a batch is in flight; wait for its ack
         events = self.outbox.pending(limit=self.batch_size)
         if not events:
             self._sent_top = 0
             return
         if self._sent_top:
-            log.info("no ack within %.0fs; resending from seq %d", self.resend_after, events[0].seq)
-        batch = EventBatch(station=self.station, events=events)
+            log.info("no ack within %g s; resending from seq %d", resend_after, events[0].seq)
+        body = self._batch(events)
+        while len(body) > self.max_batch_bytes and len(events) > 1:
+            events = events[: len(events) // 2]
+            body = self._batch(events)
         # A batch the broker refuses (its PUBACK says so, and the session logs it) is
         # like one lost: no ack comes, and it is sent again after resend_after.
-        self.session.publish(topics.events(self.site, self.station), encode(batch))
+        self.session.publish(topics.events(self.site, self.station), body)
         self._sent_top = events[-1].seq
         self._sent_at = now
 
+    def _batch(self, events: list[Event]) -> bytes:
+        return encode(
+            EventBatch(
+                station=self.station,
+                events=events,
+                instance_id=self.instance_id,
+                boot_id=self.clock.boot_id,
+                sent_mono=self.clock.mono(),
+                sent_wall=self.clock.wall(),
+            )
+        )
+
+    def _disk_free(self) -> int | None:
+        if self.data_dir is None:
+            return None
+        try:
+            return shutil.disk_usage(self.data_dir).free
+        except OSError:
+            return None
+
     def status(self) -> StationStatus:
         """The station's status as it would be published now."""
-        return StationStatus(
-            station=self.station,
-            online=True,
-            at_wall=time.time(),
-            version=self.version,
-            backlog=self.outbox.backlog(),
-            orders_cursor=self.outbox.orders_cursor(),
-            **self.health(),
-        )
+        fields: dict[str, Any] = {
+            "station": self.station,
+            "online": True,
+            "at_wall": self.clock.wall(),
+            "at_mono": self.clock.mono(),
+            "boot_id": self.clock.boot_id,
+            "version": self.version,
+            "instance_id": self.instance_id,
+            "started_at": self.started_at,
+            "backlog": self.outbox.backlog(),
+            "backlog_oldest_at": self.outbox.backlog_oldest_at(),
+            "clock_skew_s": self.clock_skew_s,
+            "orders_held": self.outbox.order_count(),
+            "orders_cursor": self.outbox.orders_cursor(),
+            "disk_free_bytes": self._disk_free(),
+            "broker_state": self.broker_state,
+            "name_conflict": self.name_conflict,
+        }
+        fields.update(self.health())
+        return StationStatus(**_fitted(fields))
 
     def _maybe_publish_status(self) -> None:
         now = time.monotonic()
         status = self.status()
-        body = encode(status.model_copy(update={"at_wall": 0.0}))
+        # Clocks and free space move all the time; only a change of anything else is
+        # news before status_every.
+        steady = {"at_wall": 0.0, "at_mono": None, "disk_free_bytes": None, "clock_skew_s": None}
+        body = encode(status.model_copy(update=steady))
         with self._status_lock:
             if body == self._last_status and now - self._status_at < self.status_every:
                 return

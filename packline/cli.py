@@ -41,6 +41,7 @@ def _root(
 
 def _mount() -> None:
     from packline.commands.alerts import app as alerts_app
+    from packline.commands.broker import app as broker_app
     from packline.commands.central import app as central_app
     from packline.commands.edge import app as edge_app
     from packline.commands.label import app as label_app
@@ -54,6 +55,7 @@ def _mount() -> None:
     app.add_typer(label_app, name="label", help="Render labels to PNG, Brother QL or ZPL.")
     app.add_typer(printer_app, name="printer", help="Query, test and fake label printers.")
     app.add_typer(scanner_app, name="scanner", help="Listen to and list barcode scanners.")
+    app.add_typer(broker_app, name="broker", help="Configure the site's MQTT broker.")
     app.command(name="demo")(demo)
 
 

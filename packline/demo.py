@@ -2,8 +2,10 @@
 
 Everything runs as it would in a warehouse, only on one machine: a private Mosquitto,
 ``packline central serve`` and one ``packline edge run`` per station, each station
-reading a pseudo-terminal as its serial scanner (the demo types order numbers into
-it, as a packer's scanner would) and printing to a ``file://`` virtual printer.
+reading a pseudo-terminal as its serial scanner and printing to a ``file://`` virtual
+printer. The demo types into each scanner what a packer scans: their badge, an order,
+each of its items (now and then a wrong one, acknowledged with ``CMD-OK``, or a
+parcel that is not an order).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import typer
 
 from packline.devbroker import MosquittoBroker, stop_process
 from packline.logs import setup_logging
-from packline.samples import sample_orders
+from packline.samples import packing_scans, sample_orders
 from sync.errors import UserError
-from sync.mqtt import parse_mqtt_url
+from sync.mqtt import hide_password, parse_mqtt_url
 
 __all__ = ["demo"]
 
@@ -45,6 +47,8 @@ class _Station:
         data = workdir / name
         data.mkdir(parents=True, exist_ok=True)
         self.printed = data / "printed"
+        self.db = data / f"{name}.sqlite"
+        self.badge = f"OP-{name.rsplit('-', 1)[-1]}00"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -71,6 +75,22 @@ class _Station:
     def scan(self, code: str) -> None:
         os.write(self.master, code.encode() + b"\r")
 
+    def packing(self) -> bool:
+        """Whether the bench has an order in progress (from its store, read-only)."""
+        import sqlite3
+
+        if not self.db.exists():
+            return False
+        try:
+            conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+            try:
+                row = conn.execute("SELECT state FROM bench_state").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return False
+        return bool(row) and json.loads(row[0]).get("order") is not None
+
     def stop(self) -> None:
         stop_process(self.proc)
         for fd in (self.master, self._slave):
@@ -78,7 +98,24 @@ class _Station:
                 os.close(fd)
 
 
+def _turn(bench: _Station, order: dict[str, object], index: int) -> list[str]:
+    """What the packer at ``bench`` scans for one order."""
+    # The badge again is harmless ("already logged in") and logs in a bench that
+    # missed it while starting; an order left half packed (scans typed before the
+    # bench was reading are lost) is put aside first.
+    scans = [bench.badge]
+    if bench.packing():
+        scans.append("CMD-CANCEL")
+    if index % 23 == 7:
+        scans.append(f"NOT-AN-ORDER-{index}")
+    body = packing_scans(order)
+    if index % 17 == 5:
+        body[2:2] = ["6900000000000", "CMD-OK"]
+    return scans + body
+
+
 def _wait_http(url: str, *, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -89,6 +126,10 @@ def _wait_http(url: str, *, proc: subprocess.Popen[bytes], timeout: float) -> No
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:
+                return  # serving, and waiting for its broker: it says so in its log
+            time.sleep(0.2)
         except OSError:
             time.sleep(0.2)
     raise UserError(f"central did not answer on {url} within {timeout:.0f}s")
@@ -190,20 +231,20 @@ def demo(
             )
         print(
             f"\npackline demo is running: status page {page}\n"
-            f"broker {mqtt_url}, state in {root}. Ctrl-C stops everything.\n",
+            f"broker {hide_password(mqtt_url)}, state in {root}. Ctrl-C stops everything.\n",
             flush=True,
         )
-        # Station i packs orders i, i+n, i+2n...; now and then a packer scans a
-        # parcel that is not an order, to show a refusal.
-        codes = [o["order_no"] for o in sample]
+        # Station i packs orders i, i+n, i+2n...; now and then a packer scans a wrong
+        # item (an alarm, then CMD-OK) or a parcel that is not an order (a refusal).
         started = time.monotonic()
         turn = 0
         while not stop.is_set():
             for i, bench in enumerate(benches):
                 index = turn * len(benches) + i
-                if index >= len(codes):
+                if index >= len(sample):
                     continue
-                bench.scan(codes[index] if index % 17 != 5 else f"NOT-AN-ORDER-{index}")
+                for code in _turn(bench, sample[index], index):
+                    bench.scan(code)
             turn += 1
             if duration is not None and time.monotonic() - started > duration:
                 break

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["sample_orders"]
+__all__ = ["packing_scans", "sample_orders"]
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛"]
@@ -86,3 +87,23 @@ def sample_orders(
             }
         )
     return orders
+
+
+def packing_scans(order: Mapping[str, Any]) -> list[str]:
+    """What a packer scans to pack ``order`` (an order object as JSON data), after
+    logging in: the order number, then each item (its barcode, else its SKU) once per
+    piece; an order in several parcels closes each with ``CMD-NEXT-PARCEL`` (one item
+    in each parcel but the last, which takes the rest)."""
+    items = [
+        line.get("barcode") or line["sku"]
+        for line in order.get("lines", [])
+        for _ in range(line.get("qty") or 1)
+    ]
+    parcels = order.get("parcels") or 1
+    count = parcels if isinstance(parcels, int) else len(parcels)
+    scans = [str(order["order_no"])]
+    for n, item in enumerate(items):
+        scans.append(item)
+        if n < count - 1:
+            scans.append("CMD-NEXT-PARCEL")
+    return scans

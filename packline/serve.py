@@ -1,9 +1,12 @@
 """The ``packline central serve`` process: start-up checks, the service, the web page.
 
-Start-up problems a person can fix (broker unreachable, port taken, database not
-usable) end the command with one line before anything runs; a broker that goes away
-later is reconnected to while the page keeps being served. uvicorn runs on the main
-thread, which also owns the signal handlers; ingest and the downlink run in
+Start-up problems that can never fix themselves (a bad broker URL, credentials the
+broker refuses, the HTTP port taken, a database not usable) end the command with one
+line before anything runs. A broker that is not up yet is not one of them: at boot the
+order of services is not guaranteed, so central serves its page, says in ``/healthz``
+and its log that it is waiting for the broker, and connects when it can; a broker that
+goes away later is reconnected to the same way. uvicorn runs on the main thread, which
+also owns the signal handlers; ingest and the downlink run in
 :class:`central.service.CentralService`'s threads, the watch (ticks, the alert outbox,
 acknowledgements over MQTT) in :class:`central.watch.loop.WatchLoop`'s.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import time
 from types import FrameType
 
 from central.clock import Clock
@@ -50,13 +54,27 @@ def _broker(url: str) -> BrokerURL:
         raise StartupError(str(exc)) from None
 
 
-def _check_broker(broker: BrokerURL) -> None:
-    try:
-        with socket.create_connection((broker.host, broker.port), timeout=5):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise StartupError(f"cannot reach the MQTT broker at {broker}: {reason}") from None
+# Refusals the broker may change its mind about; every other refusal (bad user name
+# or password, not authorised, a client id it will not take) needs a person.
+_PASSING_REFUSALS = ("Server unavailable", "Server busy", "Quota exceeded", "Connection rate")
+
+#: How long start-up waits for the broker before serving the page without it.
+BROKER_GRACE = 10.0
+
+
+def _wait_for_broker(service: CentralService, broker: BrokerURL) -> bool:
+    """Up to :data:`BROKER_GRACE` s for the broker; True when connected. A refusal
+    that can never pass (credentials) raises :class:`StartupError`."""
+    deadline = time.monotonic() + BROKER_GRACE
+    while time.monotonic() < deadline:
+        if service.wait_connected(0.2):
+            return True
+        reason = service.last_connect_error or ""
+        if reason.startswith("the broker refused") and not any(
+            words in reason for words in _PASSING_REFUSALS
+        ):
+            raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
+    return False
 
 
 def serve_central(settings: CentralSettings, *, version: str, clock: Clock | None = None) -> None:
@@ -64,8 +82,7 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
 
     Raises :class:`StartupError` or :class:`central.db.DatabaseUnavailable` when the
     broker, the database or the HTTP port is not usable at start. ``version`` is what
-    the page and ``/healthz`` report; the watch ticks every ``tick_every`` at
-    ``clock``'s time (the machine's by default).
+    the page and ``/healthz`` report.
     """
     import uvicorn
 
@@ -84,9 +101,18 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         broker = _broker(settings.mqtt_url)
-        _check_broker(broker)
         engine = open_db(settings.db_url)
-        service = CentralService(engine=engine, mqtt_url=settings.mqtt_url, site=settings.site)
+        service = CentralService(
+            engine=engine,
+            mqtt_url=settings.mqtt_url,
+            site=settings.site,
+            skew_tolerance=settings.skew_tolerance,
+            backlog_alert_after=settings.backlog_alert_after,
+            max_message_bytes=settings.max_message_bytes,
+            clock_every=settings.clock_every,
+        )
+        # Ticks every tick_every at clock's time (the machine's by default), publishes
+        # the alert outbox, takes acknowledgements over MQTT.
         watch = WatchLoop(
             engine=engine,
             session=service.session,
@@ -97,11 +123,11 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
         sock: socket.socket | None = None
         try:
             sock = _listen(settings.http_host, settings.http_port)
+            service.say_states = False  # until the start-up line below has been said
             service.start()
-            if not service.wait_connected(10):
-                reason = service.last_connect_error or "no answer within 10 s"
-                raise StartupError(f"the MQTT broker at {broker} refused: {reason}")
-            watch.start()
+            connected = _wait_for_broker(service, broker)
+            service.say_states = True
+            watch.start()  # it publishes once the broker is there
             host, port = sock.getsockname()[:2]
             # One line that says what this central is using (start-up errors stay one
             # line on their own, so it comes once every check has passed).
@@ -115,7 +141,19 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                 host,
                 port,
             )
-            app = create_app(engine=engine, settings=settings, version=version)
+            if not connected:
+                log.warning(
+                    "waiting for the MQTT broker at %s (%s); serving the page meanwhile, "
+                    "and connecting as soon as it answers",
+                    broker,
+                    service.last_connect_error or "no answer yet",
+                )
+            app = create_app(
+                engine=engine,
+                settings=settings,
+                version=version,
+                broker_state=lambda: service.last_connect_error,
+            )
             config = uvicorn.Config(
                 app,
                 log_config=None,

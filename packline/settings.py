@@ -7,6 +7,7 @@ overridden per process (``PACKLINE_MQTT_URL=...``).
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,14 +64,21 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
         return cls.model_validate(loaded.model_dump())
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        where = ".".join(str(p) for p in first["loc"])
         if first["type"] == "missing":
             env = f"PACKLINE_{where.upper()}"
             file = f"in {path}" if path else "in a config file (--config)"
             raise UserError(
                 f"missing setting {where}: set it {file}, as {env} or by its option"
             ) from None
+        what = f"setting {where}" if where else "settings"  # a rule across settings
         source = f" (from {path} or the environment)" if path else ""
+        if first["type"] == "extra_forbidden":
+            known = sorted(cls.model_fields)
+            near = difflib.get_close_matches(where, known, n=1, cutoff=0.6)
+            hint = f" — did you mean {near[0]}?" if near else f" (known: {', '.join(known)})"
+            file = f" in {path}" if path else ""
+            raise UserError(f"unknown setting {where}{file}{hint}") from None
         # A validator's own message is the whole story; pydantic prefixes "Value error, ".
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise UserError(f"invalid setting {where}{source}: {message}") from None
+        raise UserError(f"invalid {what}{source}: {message}") from None

@@ -35,12 +35,24 @@ from pydantic_core import PydanticUndefined
 
 __all__ = [
     "CATALOGUE",
+    "AlarmAcknowledged",
     "BadEventPayload",
     "DeviceState",
     "EventPayload",
+    "ItemUndone",
+    "ItemVerified",
     "LabelPrinted",
+    "LabelVoided",
+    "OperatorLogin",
+    "OperatorLogout",
     "OrderPacked",
+    "OrderStarted",
+    "PackingAbandoned",
+    "ParcelItem",
+    "PiiPurged",
     "ProblemReported",
+    "QcChecked",
+    "ReturnInspected",
     "ScanRejected",
     "ShipmentShipped",
     "UnknownEventType",
@@ -99,21 +111,44 @@ def catalogued(type_name: str, *, version: int) -> Callable[[type[P]], type[P]]:
 # -- the catalogue ---------------------------------------------------------------------
 
 
+class ParcelItem(BaseModel):
+    """An item count inside a payload: which SKU, how many."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+
+    sku: str = Field(min_length=1, description="the SKU")
+    qty: int = Field(ge=1, description="how many")
+
+
+Operator = Field(default=None, description="who was logged in at the bench (null when nobody)")
+
+
 @catalogued("shipment.shipped", version=1)
 class ShipmentShipped(EventPayload):
     """A parcel of an order was labelled and left the bench (B5); one event per parcel."""
 
     order_no: str = Field(min_length=1, description="the order shipped")
-    tracking_no: str = Field(description="the carrier's tracking number on the waybill")
+    tracking_no: str = Field(description="the carrier's tracking number on this parcel's waybill")
     carrier: str = Field(description="the carrier")
     service: str = Field(default="", description="the carrier's service, if the order names one")
     parcel_no: int = Field(ge=1, description="this parcel's number, from 1")
     parcel_count: int = Field(ge=1, description="how many parcels the order ships in")
-    operator: str = Field(description="who packed it (the station's name when none is set)")
+    operator: str = Field(
+        description="who packed it: the logged-in packer, else the station's `operator` "
+        "setting, else the station's name"
+    )
     print_job_id: str = Field(description="the waybill's print job")
     print_verified: bool = Field(
         description="true when the printer confirmed the label, false when only the bytes "
         "were written"
+    )
+    confirm: str = Field(
+        default="auto",
+        description="how the parcel was confirmed: `auto` (when its waybill printed) or "
+        "`scan` (the packer scanned the waybill on the box)",
+    )
+    contents: list[ParcelItem] = Field(
+        default_factory=list, description="what is in this parcel: a list of `{sku, qty}`"
     )
 
 
@@ -123,58 +158,185 @@ class LabelPrinted(EventPayload):
 
     order_no: str = Field(min_length=1, description="the order the label belongs to")
     job_id: str = Field(min_length=1, description="the print job; a retry reuses it")
-    kind: str = Field(description="which document: `waybill`, `packing-list`, ...")
+    kind: str = Field(description="which document: `waybill`, `packing_list`, `product`, `return`")
     verified: bool = Field(description="true when the printer confirmed it")
     duplicate: bool = Field(
         default=False,
         description="true when the printer had already printed this job (a retry after a "
         "crash): no second label came out",
     )
+    parcel_no: int | None = Field(default=None, description="the parcel of a waybill, from 1")
+    reprint: bool = Field(
+        default=False,
+        description="true for a deliberate new print of a label printed before (B6)",
+    )
+    reason: str = Field(default="", description="why it was reprinted, in the packer's words")
+    operator: str | None = Operator
 
 
 @catalogued("scan.rejected", version=1)
 class ScanRejected(EventPayload):
-    """The bench refused a scan, with the reason the packer was shown (B1, B2)."""
+    """The bench refused a scan, with the reason the packer was shown (B1, B2, B4)."""
 
     text: str = Field(description="what was scanned")
     reason: str = Field(description="the words the packer saw")
     order_no: str | None = Field(
         default=None, description="the order, or null when the code matched none"
     )
+    code: str = Field(
+        default="",
+        description="why, as a stable word: `unknown_code`, `not_packable`, "
+        "`already_shipped`, `wrong_item`, `extra_item`, `over_quantity`, `no_operator`, "
+        "`alarm_pending`, `printer_not_ready`, `label_does_not_fit`, `voided_label`, "
+        "`qc_pending`, `bad_command`, ... (docs/station.md)",
+    )
+    operator: str | None = Operator
+
+
+@catalogued("operator.login", version=1)
+class OperatorLogin(EventPayload):
+    """A packer scanned their badge and is now logged in at the bench."""
+
+    operator: str = Field(min_length=1, description="the badge's operator id")
+
+
+@catalogued("operator.logout", version=1)
+class OperatorLogout(EventPayload):
+    """The packer logged out (``CMD-LOGOUT``, or another badge was scanned)."""
+
+    operator: str = Field(min_length=1, description="who logged out")
+
+
+@catalogued("order.started", version=1)
+class OrderStarted(EventPayload):
+    """The packer scanned an order that passed the audit (B1); packing begins."""
+
+    order_no: str = Field(min_length=1, description="the order")
+    operator: str | None = Operator
+    revision: int = Field(default=1, ge=1, description="the order's revision being packed")
+    parcel_count: int = Field(default=1, ge=1, description="how many parcels it ships in")
+    qc: bool = Field(default=False, description="true when the order was chosen for QC (B7)")
+    resumed: bool = Field(
+        default=False,
+        description="true when parcels of it had already shipped (packing resumes)",
+    )
+
+
+@catalogued("item.verified", version=1)
+class ItemVerified(EventPayload):
+    """Items were checked against an order line (B4): scanned, or forced by a supervisor."""
+
+    order_no: str = Field(min_length=1, description="the order")
+    parcel_no: int = Field(ge=1, description="the parcel they were packed in")
+    sku: str = Field(min_length=1, description="the line's SKU")
+    barcode: str = Field(description="what was scanned (normalised), empty when forced")
+    qty: int = Field(ge=1, description="how many items this scan counted")
+    operator: str | None = Operator
+    forced_by: str | None = Field(
+        default=None, description="the supervisor who force-verified them, else null"
+    )
+    reason: str = Field(default="", description="why they were forced, else empty")
+
+
+@catalogued("item.undone", version=1)
+class ItemUndone(EventPayload):
+    """An item count was taken back (``CMD-UNDO``, or a failed QC check)."""
+
+    order_no: str = Field(min_length=1, description="the order")
+    parcel_no: int = Field(ge=1, description="the parcel it had been counted in")
+    sku: str = Field(min_length=1, description="the line's SKU")
+    qty: int = Field(ge=1, description="how many items were taken back")
+    operator: str | None = Operator
+    reason: str = Field(default="", description="why, in the packer's words")
+
+
+@catalogued("alarm.acknowledged", version=1)
+class AlarmAcknowledged(EventPayload):
+    """The packer acknowledged a blocking alarm with ``CMD-OK`` (B4)."""
+
+    order_no: str | None = Field(default=None, description="the order being packed")
+    code: str = Field(description="the alarm's code (`wrong_item`, `over_quantity`, ...)")
+    operator: str | None = Operator
+
+
+@catalogued("label.voided", version=1)
+class LabelVoided(EventPayload):
+    """A printed waybill was voided (B6); its parcel needs a new label to ship."""
+
+    order_no: str = Field(min_length=1, description="the order")
+    job_id: str = Field(min_length=1, description="the voided label's print job")
+    parcel_no: int = Field(ge=1, description="the parcel it was for")
+    tracking_no: str = Field(description="the tracking number on it")
+    reason: str = Field(description="why, in the packer's words")
+    operator: str | None = Operator
 
 
 @catalogued("order.packed", version=1)
 class OrderPacked(EventPayload):
-    """Every line of an order was verified and its parcels packed (B4)."""
+    """Every item of the order was verified (B4): the pack deadline is met."""
 
-    order_no: str = Field(min_length=1, description="the order packed")
-    operator: str | None = Field(
-        default=None, description="who packed it, or null when nobody is logged in"
-    )
-    parcel_count: int = Field(ge=1, description="how many parcels it was packed in")
+    order_no: str = Field(min_length=1, description="the order")
+    operator: str | None = Operator
+    parcel_count: int = Field(ge=1, description="how many parcels it ships in")
+
+
+@catalogued("packing.abandoned", version=1)
+class PackingAbandoned(EventPayload):
+    """The packer stopped packing an order (``CMD-CANCEL``); it can be scanned again."""
+
+    order_no: str = Field(min_length=1, description="the order")
+    operator: str | None = Operator
+    reason: str = Field(description="why, in the packer's words")
+
+
+@catalogued("qc.checked", version=1)
+class QcChecked(EventPayload):
+    """A second person checked an order chosen for QC (B7)."""
+
+    order_no: str = Field(min_length=1, description="the order")
+    result: str = Field(description="`pass` or `fail`")
+    by: str = Field(min_length=1, description="the checker's badge id (not the packer)")
+    note: str = Field(default="", description="what was found")
+    operator: str | None = Operator
+
+
+@catalogued("return.inspected", version=1)
+class ReturnInspected(EventPayload):
+    """A returned parcel was inspected at the bench (B8)."""
+
+    order_no: str = Field(min_length=1, description="the order it was shipped for")
+    tracking_no: str = Field(description="the returned parcel's tracking number, if scanned")
+    outcome: str = Field(description="`restock`, `damaged` or `wrong_item`")
+    items: list[ParcelItem] = Field(description="what came back: a list of `{sku, qty}`")
+    operator: str | None = Operator
 
 
 @catalogued("problem.reported", version=1)
 class ProblemReported(EventPayload):
-    """The packer reported a problem with an order at the bench (D3)."""
+    """The packer reported a problem with an order (``CMD-EXCEPTION-...``)."""
 
     order_no: str = Field(min_length=1, description="the order")
-    problem: str = Field(description="what is wrong: `damaged` or `stock_out`")
-    note: str = Field(default="", description="the packer's words, if any")
-    operator: str | None = Field(
-        default=None, description="who reported it, or null when nobody is logged in"
-    )
+    problem: str = Field(description="`damaged` or `stock_out`")
+    note: str = Field(default="", description="what the packer saw")
+    operator: str | None = Operator
 
 
 @catalogued("device.state", version=1)
 class DeviceState(EventPayload):
-    """A device of the bench changed state (B2, A4)."""
+    """A bench device changed state (B2): printer offline, out of labels, scanner gone..."""
 
-    device: str = Field(description="which device: `printer` or `scanner`")
-    state: str = Field(description="its state in one word (`ready`, `no_media`, `offline`, ...)")
-    detail: str = Field(default="", description="the state in words, as the bench shows it")
-    model: str = Field(default="", description="the device's model, when it says")
-    serial: str = Field(default="", description="the device's serial number, when it says")
+    device: str = Field(description="`printer` or `scanner`")
+    state: str = Field(description="the new state in words (`ready`, `no media`, `gone`, ...)")
+    detail: str = Field(default="", description="the device's own words")
+    model: str = Field(default="", description="the device's model, when known")
+    serial: str = Field(default="", description="the device's serial number or address")
+
+
+@catalogued("pii.purged", version=1)
+class PiiPurged(EventPayload):
+    """Recipient name, phone and address were erased from shipped orders at the bench (C1)."""
+
+    orders: int = Field(ge=1, description="how many orders were purged")
 
 
 # -- validating and decoding -----------------------------------------------------------
@@ -244,6 +406,10 @@ def _type_words(annotation: object) -> str:
         words = [_type_words(a) for a in args if a is not type(None)]
         nullable = " or null" if type(None) in args else ""
         return " or ".join(words) + nullable
+    if typing.get_origin(annotation) is list and args:
+        return f"list of {_type_words(args[0])}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "{" + ", ".join(annotation.model_fields) + "}"
     return _NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
@@ -262,6 +428,8 @@ def _bounds(info: FieldInfo) -> str:
 def _default(info: FieldInfo) -> str:
     if info.is_required():
         return "required"
+    if info.default_factory is not None:
+        return "default `[]`"
     value = info.default if info.default is not PydanticUndefined else None
     shown = {None: "null", True: "true", False: "false"}.get(value, repr(value))
     return f"default `{shown}`".replace("'", '"')

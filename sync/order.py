@@ -36,7 +36,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -55,6 +57,7 @@ __all__ = [
     "OrderLine",
     "OrderStatus",
     "OrderType",
+    "ParcelRef",
     "Party",
     "ReturnInfo",
     "ReturnOutcome",
@@ -164,6 +167,10 @@ Time = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
 Count = Annotated[int, Field(strict=True)]
 
 
+def _parcels_form(value: object) -> str:
+    return "parcel-list" if isinstance(value, list) else "parcel-count"
+
+
 # --------------------------------------------------------------------------- enums
 
 
@@ -269,6 +276,20 @@ class OrderLine(_Part):
         return self.barcode or self.sku
 
 
+class ParcelRef(_Part):
+    """One parcel of an order that ships in several, each with its own waybill (B5)."""
+
+    tracking_no: Code = _bounded(CODE_MAX)
+
+
+# ``parcels``: a count, or a list of parcels. The tags keep pydantic from reporting
+# both forms' errors; _explain drops them from the field path.
+Parcels = Annotated[
+    Annotated[Count, Tag("parcel-count")] | Annotated[list[ParcelRef], Tag("parcel-list")],
+    Discriminator(_parcels_form),
+]
+
+
 class ReturnInfo(_Part):
     """After-sales data of a returned parcel (B8), for the return/restock label."""
 
@@ -291,30 +312,81 @@ class Order(_Part):
     revision: Count = Field(default=1, ge=1, le=REVISION_MAX)
     paid_at: Time | None = None
     promised_ship_at: Time | None = None
+    pack_by: Time | None = None
+    ship_by: Time | None = None
     carrier: Text = _bounded(NAME_MAX)
     service: Text = _bounded(NAME_MAX)
     tracking_no: Code = _bounded(CODE_MAX)
     recipient: Party = Field(default_factory=Party)
     sender: Party | None = None
     lines: list[OrderLine] = Field(default_factory=list, max_length=MAX_LINES)
-    parcels: Count = Field(default=1, ge=1, le=MAX_PARCELS)
+    # A count, or one {"tracking_no"} per parcel: read it through parcel_count and
+    # parcel_tracking, never directly.
+    parcels: Parcels = Field(default=1)
     note: Text = _bounded(REMARK_MAX)
     return_info: ReturnInfo | None = Field(default=None, alias="return")
-    # Computed by central at import from its deadline rules (D1) and sent with the
-    # order, so a bench can sort by urgency while it is offline; an import's own values
-    # are replaced.
-    pack_by: Time | None = None
-    ship_by: Time | None = None
 
     @field_validator("sender")
     @classmethod
     def _empty_sender_is_absent(cls, sender: Party | None) -> Party | None:
         return None if sender is None or sender.is_empty else sender
 
+    @field_validator("parcels")
+    @classmethod
+    def _parcels(cls, parcels: int | list[ParcelRef]) -> int | list[ParcelRef]:
+        count = parcels if isinstance(parcels, int) else len(parcels)
+        if count < 1:
+            raise PydanticCustomError(
+                "order_parcels", "must be at least 1, got {value}", {"value": _show(count)}
+            )
+        if count > MAX_PARCELS:
+            raise PydanticCustomError(
+                "order_parcels",
+                "must be at most {most}, got {value}",
+                {"most": MAX_PARCELS, "value": _show(count)},
+            )
+        if isinstance(parcels, list):
+            seen: dict[str, int] = {}
+            for n, parcel in enumerate(parcels, start=1):
+                if parcel.tracking_no in seen:
+                    raise PydanticCustomError(
+                        "order_parcels",
+                        "parcel {n} repeats the tracking number of parcel {first}",
+                        {"n": n, "first": seen[parcel.tracking_no]},
+                    )
+                if parcel.tracking_no:
+                    seen[parcel.tracking_no] = n
+        return parcels
+
     @property
     def parcel_count(self) -> int:
         """How many parcels the order ships in (the waybill prints ``n/parcel_count``)."""
-        return self.parcels
+        return self.parcels if isinstance(self.parcels, int) else len(self.parcels)
+
+    def parcel_tracking(self, parcel_no: int) -> str:
+        """The tracking number on parcel ``parcel_no``'s waybill (from 1).
+
+        With ``parcels`` as a list each parcel has its own (parcel 1's defaults to the
+        order's ``tracking_no``); with a count every parcel carries the order's.
+        """
+        if not 1 <= parcel_no <= self.parcel_count:
+            raise ValueError(f"{self.order_no} has no parcel {parcel_no}")
+        if isinstance(self.parcels, int):
+            return self.tracking_no
+        own = self.parcels[parcel_no - 1].tracking_no
+        return own or (self.tracking_no if parcel_no == 1 else "")
+
+    def parcel_with_tracking(self, tracking_no: str) -> int | None:
+        """The parcel whose waybill carries ``tracking_no`` (the first, when they share one)."""
+        for n in range(1, self.parcel_count + 1):
+            if tracking_no and self.parcel_tracking(n) == tracking_no:
+                return n
+        return None
+
+    @property
+    def item_count(self) -> int:
+        """How many items the order holds, over all its lines."""
+        return sum(line.qty for line in self.lines)
 
 
 # --------------------------------------------------------------------------- rules
@@ -339,7 +411,11 @@ def _field_path(loc: Iterable[int | str]) -> str:
 def _explain(error: ErrorDetails) -> tuple[str, str]:
     """(field, problem) of a pydantic error, in the words of docs/order.md."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    loc = [
+        p
+        for p in error["loc"]
+        if not (isinstance(p, str) and p.startswith(("function-", "parcel-count", "parcel-list")))
+    ]
     if kind == "order_unknown":
         loc.append(ctx["field"])
     problems: dict[str, str] = {
@@ -412,4 +488,15 @@ def packing_blockers(order: Order) -> list[str]:
         reasons.append("missing " + ", ".join(missing))
     if not order.lines:
         reasons.append("no order lines")
+    elif order.parcel_count > order.item_count:
+        reasons.append(
+            f"{order.parcel_count} parcels for {order.item_count} items: every parcel needs "
+            "at least one item"
+        )
+    if order.tracking_no and not isinstance(order.parcels, int):
+        untracked = [
+            str(n) for n in range(2, order.parcel_count + 1) if not order.parcel_tracking(n)
+        ]
+        if untracked:
+            reasons.append(f"missing tracking number of parcel {', '.join(untracked)}")
     return reasons

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,8 @@ __all__ = [
     "SessionListener",
     "SessionState",
     "Will",
+    "disconnect_words",
+    "why_unreachable",
 ]
 
 log = logging.getLogger(__name__)
@@ -152,14 +155,61 @@ def _name(fn: object) -> str:
     return str(getattr(fn, "__qualname__", None) or repr(fn))
 
 
+def why_unreachable(broker: BrokerURL, *, timeout: float = 2.0) -> str:
+    """Why a connection to ``broker`` failed, in words, found by trying it again.
+
+    paho reports a failed connect without its reason; a name that does not resolve, a
+    refused port and a silent host each need a different fix.
+    """
+    try:
+        socket.getaddrinfo(broker.host, broker.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"no such host {broker.host!r} ({getattr(exc, 'strerror', None) or exc})"
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=timeout):
+            pass
+    except TimeoutError:
+        return f"no answer from {broker.host}:{broker.port} within {timeout:.0f} s"
+    except OSError as exc:
+        return (exc.strerror or str(exc) or type(exc).__name__).lower()
+    if broker.tls:
+        return "the TLS handshake failed (check the broker's certificate and the CA)"
+    return "the connection failed right after it was made"
+
+
+# What a disconnect's reason code means, for a person; paho says "Unspecified error"
+# for a broker that simply went away.
+_ENDED_BY_BROKER = {
+    "Session taken over": "another client connected with the same client id",
+    "Server shutting down": "the broker is shutting down",
+    "Not authorized": "not authorised",
+    "Keep alive timeout": "no keep-alive from this client in time",
+}
+
+
+def disconnect_words(reason: str, *, from_broker: bool) -> str:
+    """Why an established connection ended, in words."""
+    if from_broker:
+        return f"the broker ended the session: {_ENDED_BY_BROKER.get(reason, reason)}"
+    if reason == "Keep alive timeout":
+        return "the broker stopped answering (no reply within the keep-alive time)"
+    if reason in ("Unspecified error", "Success"):
+        return "lost the connection to the broker: it stopped, or the network failed"
+    return f"lost the connection to the broker: {reason}"
+
+
 class MqttSession:
     """One MQTT session to one broker, run by paho in a background thread.
 
     Register handlers with :meth:`route` and listeners with :meth:`on_connect` /
-    :meth:`on_disconnect` (before or after :meth:`start`), publish with
-    :meth:`publish`, read :attr:`state`. Handlers and listeners run on paho's network
-    thread: they must not block for long, and what they raise is logged, never
+    :meth:`on_disconnect` / :meth:`on_state` (before or after :meth:`start`), publish
+    with :meth:`publish`, read :attr:`state`. Handlers and listeners run on paho's
+    network thread: they must not block for long, and what they raise is logged, never
     propagated.
+
+    The session logs each change of its state in one line (not each retry); with
+    ``log_states=False`` it leaves that to its owner, who can say more (a station
+    adds the records it holds) through :meth:`on_state`.
     """
 
     def __init__(
@@ -170,8 +220,10 @@ class MqttSession:
         will: Will | None = None,
         session_expiry: int = 24 * 3600,
         keepalive: int = 15,
+        log_states: bool = True,
     ) -> None:
         self.broker = parse_mqtt_url(url) if isinstance(url, str) else url
+        self.log_states = log_states
         self.client_id = client_id
         self._client = make_client(
             client_id=client_id,
@@ -194,6 +246,7 @@ class MqttSession:
         self._routes: list[_Route] = []
         self._connect_listeners: list[SessionListener] = []
         self._disconnect_listeners: list[SessionListener] = []
+        self._state_listeners: list[SessionListener] = []
         self._pending: dict[int, Delivery] = {}
         self._early: dict[int, tuple[bool, str]] = {}
         self._refused_topics: set[str] = set()
@@ -228,6 +281,12 @@ class MqttSession:
         """Call ``listener(state)`` each time an established connection ends."""
         with self._lock:
             self._disconnect_listeners.append(listener)
+
+    def on_state(self, listener: SessionListener) -> None:
+        """Call ``listener(state)`` each time the state changes: connected, or not
+        connected for a new reason (retries with the same reason are not changes)."""
+        with self._lock:
+            self._state_listeners.append(listener)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -269,13 +328,24 @@ class MqttSession:
 
     def _set_state(self, *, connected: bool, reason: str) -> SessionState:
         with self._lock:
-            self._state = SessionState(connected=connected, reason=reason, since=time.monotonic())
+            previous = self._state
+            changed = (previous.connected, previous.reason) != (connected, reason)
+            if changed:
+                self._state = SessionState(
+                    connected=connected, reason=reason, since=time.monotonic()
+                )
             state = self._state
+            listeners = list(self._state_listeners) if changed else []
         if connected:
             self._connected.set()
         else:
             self._connected.clear()
+        self._notify(listeners, state)
         return state
+
+    def _log(self, level: int, message: str, *args: object) -> None:
+        if self.log_states:
+            log.log(level, message, *args)
 
     # -- publishing --------------------------------------------------------------------
 
@@ -358,7 +428,7 @@ class MqttSession:
                 words = f"the broker refused the connection: {reason_code}"
                 self._set_state(connected=False, reason=words)
                 if previous != words:
-                    log.warning("%s (%s)", words, self.broker)
+                    self._log(logging.WARNING, "%s (%s)", words, self.broker)
                 return
             with self._lock:
                 routes = [(r.topic_filter, r.qos) for r in self._routes]
@@ -366,16 +436,20 @@ class MqttSession:
             if routes:
                 client.subscribe(routes)
             state = self._set_state(connected=True, reason="connected")
-            log.info("connected to the broker at %s as %s", self.broker, self.client_id)
+            self._log(
+                logging.INFO, "connected to the broker at %s as %s", self.broker, self.client_id
+            )
             self._notify(listeners, state)
         except Exception:
             log.exception("error in the connect callback of %s", self.client_id)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         try:
-            words = f"cannot reach the broker at {self.broker}"
+            if self._stopping:
+                return
+            words = f"cannot reach the broker at {self.broker}: {why_unreachable(self.broker)}"
             if self.state.reason != words:
-                log.warning("%s; retrying", words)
+                self._log(logging.WARNING, "%s; retrying", words)
             self._set_state(connected=False, reason=words)
         except Exception:
             log.exception("error in the connect-failure callback of %s", self.client_id)
@@ -394,23 +468,29 @@ class MqttSession:
                 stopping = self._stopping
                 listeners = list(self._disconnect_listeners)
             if not was and not stopping:
-                # A connection that never got as far as being accepted: the reason
-                # is already in the state (refused, or unreachable).
+                # A connection that never got as far as being accepted. A refusal is
+                # already in the state; otherwise the other end closed the socket
+                # before answering: not an MQTT broker, or a TLS mismatch.
+                if not self.state.reason.startswith("the broker refused"):
+                    words = (
+                        f"the broker at {self.broker} closed the connection before "
+                        "accepting it (is it an MQTT broker, and does it expect "
+                        f"{'plain MQTT' if not self.broker.tls else 'TLS'}?)"
+                    )
+                    if self.state.reason != words:
+                        self._log(logging.WARNING, "%s; retrying", words)
+                    self._set_state(connected=False, reason=words)
                 return
             if stopping:
                 words = "stopped"
-            elif flags.is_disconnect_packet_from_server:
-                words = f"the broker ended the session: {reason_code}"
-            elif str(reason_code) in ("Unspecified error", "Success"):
-                words = "connection lost"
             else:
-                words = f"connection lost: {reason_code}"
+                words = disconnect_words(
+                    str(reason_code), from_broker=flags.is_disconnect_packet_from_server
+                )
             state = self._set_state(connected=False, reason=words)
             if was:
                 if not stopping:
-                    log.warning(
-                        "disconnected from the broker at %s (%s); reconnecting", self.broker, words
-                    )
+                    self._log(logging.WARNING, "%s (%s); reconnecting", words, self.broker)
                 self._notify(listeners, state)
         except Exception:
             log.exception("error in the disconnect callback of %s", self.client_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ack",
     "alert_ack",
+    "alert_tree",
     "alerts",
     "events",
     "orders",
@@ -51,6 +52,11 @@ def alerts(site: str, dept: str, severity: str) -> str:
 def alert_ack(site: str) -> str:
     """People → central: a supervisor acknowledges an alert (QoS 1)."""
     return f"{ROOT}/{site}/alerts/ack"
+
+
+def alert_tree(site: str) -> str:
+    """Wildcard for every alert of ``site`` and their acknowledgements."""
+    return f"{ROOT}/{site}/alerts/#"
 
 
 def subscription(site: str, leaf: str) -> str:

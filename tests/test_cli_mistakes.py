@@ -161,6 +161,90 @@ CASES: dict[str, Case] = {
     "demo-broker-url-not-mqtt": Case(
         ("demo", "--mqtt-url", "http://central:1883"), ("--mqtt-url", "mqtt://")
     ),
+    "misspelt-key-in-station-toml": Case(
+        _agent_args("--config", "{tmp}/station.toml"),
+        ("unknown setting printr", "station.toml", "did you mean printer?"),
+        lambda tmp: (tmp / "station.toml").write_text('station = "b1"\nprintr = "file:///x"\n'),
+    ),
+    "unknown-key-in-station-toml-edge-check": Case(
+        ("edge", "check", "--config", "{tmp}/station.toml"),
+        ("unknown setting colour", "known:", "printer"),
+        lambda tmp: (tmp / "station.toml").write_text('station = "b1"\ncolour = "red"\n'),
+    ),
+    "a4-label-size": Case(
+        _agent_args("--config", "{tmp}/station.toml"),
+        ("invalid setting label_size", "unknown label size 'A4'"),
+        lambda tmp: (tmp / "station.toml").write_text('station = "b1"\nlabel_size = "A4"\n'),
+    ),
+    "station-toml-not-toml": Case(
+        _agent_args("--config", "{tmp}/station.toml"),
+        ("station.toml is not valid TOML",),
+        lambda tmp: (tmp / "station.toml").write_bytes(b'station = "b1\nprinter = [\xff'),
+    ),
+    "confirm-neither-auto-nor-scan": Case(
+        _agent_args("--config", "{tmp}/station.toml"),
+        ("invalid setting confirm", "'auto' or 'scan'"),
+        lambda tmp: (tmp / "station.toml").write_text('station = "b1"\nconfirm = "maybe"\n'),
+    ),
+    "qc-rate-above-one": Case(
+        _agent_args("--config", "{tmp}/station.toml"),
+        ("invalid setting qc_rate", "1"),
+        lambda tmp: (tmp / "station.toml").write_text('station = "b1"\nqc_rate = 5\n'),
+    ),
+    "ql-on-62mm-with-a-100x180-label": Case(
+        _agent_args(
+            "--data-dir",
+            "{tmp}",
+            "--printer",
+            "ql+tcp://127.0.0.1:9?label=62",
+            "--config",
+            "{tmp}/station.toml",
+        ),
+        ("label_size 100x180 cannot be printed", "label=62", 'label_size = "62"'),
+        lambda tmp: (tmp / "station.toml").write_text('label_size = "100x180"\n'),
+    ),
+    "ql-at-300-dpi-told-203": Case(
+        _agent_args(
+            "--data-dir",
+            "{tmp}",
+            "--printer",
+            "ql+tcp://127.0.0.1:9?label=62",
+            "--config",
+            "{tmp}/station.toml",
+        ),
+        ("label_dpi 203 is not the printer's resolution (300 dpi)", "68%"),
+        lambda tmp: (tmp / "station.toml").write_text("label_dpi = 203\n"),
+    ),
+    "zpl-told-300-dpi": Case(
+        _agent_args(
+            "--data-dir",
+            "{tmp}",
+            "--printer",
+            "zpl+tcp://127.0.0.1:9",
+            "--config",
+            "{tmp}/station.toml",
+        ),
+        ("label_dpi 300 is not the printer's resolution (203 dpi)",),
+        lambda tmp: (tmp / "station.toml").write_text("label_dpi = 300\n"),
+    ),
+    "edge-events-without-a-store": Case(
+        ("edge", "events", "--station", "b1", "--data-dir", "{tmp}"),
+        ("no station store at", "b1.sqlite"),
+    ),
+    "edge-orders-import-bad-file": Case(
+        ("edge", "orders", "import", "{tmp}/o.json", "--station", "b1", "--data-dir", "{tmp}"),
+        ("o.json: record 1 (X1): lines[0].qty: must be a whole number",),
+        lambda tmp: (tmp / "o.json").write_text(
+            '[{"order_no": "X1", "lines": [{"sku": "A", "qty": "many"}]}]'
+        ),
+    ),
+    "edge-orders-import-missing-file": Case(
+        ("edge", "orders", "import", "{tmp}/none.csv", "--station", "b1", "--data-dir", "{tmp}"),
+        ("none.csv: no such file",),
+    ),
+    "label-commands-to-a-txt": Case(
+        ("label", "commands", "--out", "{tmp}/sheet.txt"), ("must end in .pdf or .png",)
+    ),
     "broker-port-out-of-range": Case(
         _agent_args("--data-dir", "{tmp}", "--mqtt-url", "mqtt://127.0.0.1:99999"),
         ("port 99999 is out of range",),

@@ -58,10 +58,12 @@ def test_demo_runs_three_shipping_stations_and_stops_cleanly(tmp_path: Path) -> 
     try:
         wait_for(lambda: _get(base + "/healthz"), what="/healthz", timeout=90)
 
-        def shipping_stations() -> set[str]:
+        def shipments() -> list[dict[str, Any]]:
             data = _get(base + "/api/shipments?limit=200") or []
-            rows = data["shipments"] if isinstance(data, dict) else data
-            return {r["station"] for r in rows}
+            return list(data["shipments"] if isinstance(data, dict) else data)
+
+        def shipping_stations() -> set[str]:
+            return {r["station"] for r in shipments()}
 
         stations = wait_for(
             lambda: len(shipping_stations()) == 3 and shipping_stations(),
@@ -69,6 +71,8 @@ def test_demo_runs_three_shipping_stations_and_stops_cleanly(tmp_path: Path) -> 
             timeout=90,
         )
         assert stations == {"bench-01", "bench-02", "bench-03"}
+        # Each simulated packer logged in with a badge and verified the items.
+        assert {r["operator"] for r in shipments()} <= {"0100", "0200", "0300"}
         listed = _get(base + "/api/stations")
         listed = listed["stations"] if isinstance(listed, dict) else listed
         assert {s["station"] for s in listed if s["online"]} == stations

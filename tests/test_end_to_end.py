@@ -53,6 +53,8 @@ def station(
 ) -> Iterator[Station]:
     s = Station(workdir=tmp_path, name="bench-07", mqtt_url=broker.url, site=SITE).start()
     wait_for(lambda: s.orders() == len(orders), what="orders downlinked to the station")
+    s.ready()
+    s.login()
     yield s
     s.close()
 
@@ -74,9 +76,9 @@ def test_scan_prints_waybill_and_reaches_central_once(
     central: Central, station: Station, orders: list[dict[str, Any]]
 ) -> None:
     order = orders[0]
-    station.scan(order["order_no"])
+    station.pack(order)
 
-    pngs = wait_for(lambda: sorted(station.printed.glob("*.png")), what="a printed waybill")
+    pngs = wait_for(station.waybills, what="a printed waybill")
     assert len(pngs) == 1
     assert order["tracking_no"] in decoded_barcodes(pngs[0])
 
@@ -96,6 +98,22 @@ def test_scan_prints_waybill_and_reaches_central_once(
     assert [s["order_no"] for s in shipments].count(order["order_no"]) == 1
     page = central.get_text("/")
     assert "bench-07" in page and order["order_no"] in page
+    # Central holds the whole story of the parcel, in the bench's order.
+    types = [
+        r[0]
+        for r in query(
+            central.db, "SELECT type FROM events WHERE station = 'bench-07' ORDER BY seq"
+        )
+    ]
+    story = [t for t in types if t not in ("device.state", "scan.rejected")]
+    assert story[:3] == ["operator.login", "order.started", "label.printed"]
+    assert story[-3:] == ["order.packed", "label.printed", "shipment.shipped"]
+    # The parcel's record: contents, confirmation, operator (B5).
+    (payload,) = query(central.db, "SELECT payload FROM events WHERE type = 'shipment.shipped'")
+    shipped = payload[0] if isinstance(payload[0], dict) else json.loads(payload[0])
+    assert shipped["operator"] == "0042" and shipped["confirm"] == "auto"
+    expected = sorted((line["sku"], line["qty"]) for line in order["lines"])
+    assert sorted((i["sku"], i["qty"]) for i in shipped["contents"]) == expected
 
 
 def test_central_down_outbox_holds_then_drains_exactly_once(
@@ -103,14 +121,14 @@ def test_central_down_outbox_holds_then_drains_exactly_once(
 ) -> None:
     central.kill()
     codes = [o["order_no"] for o in orders[1:4]]
-    for code in codes:
-        station.scan(code)
+    for order in orders[1:4]:
+        station.pack(order)
     wait_for(
         lambda: len(station.events("shipment.shipped")) == 3,
         what="three shipments recorded at the bench while central is down",
     )
     assert station.outbox_types().count("shipment.shipped") == 3
-    assert len(list(station.printed.glob("*.png"))) == 3  # the bench never waited
+    assert len(station.waybills()) == 3  # the bench never waited
 
     central.start()
     for code in codes:
@@ -132,24 +150,35 @@ def test_bad_input_is_refused_clearly_and_the_agent_keeps_running(
     station.scan(b"\xff\xfe\x01\x02garbage\x80")  # a garbled serial line
     incomplete = orders[-1]["order_no"]
     station.scan(incomplete)
-    good = orders[5]
+    good, other = orders[5], orders[4]
     station.scan(good["order_no"])
+    station.scan(other["lines"][0]["barcode"] + "0")  # not an item of this order
+    station.scan(good["lines"][0]["barcode"])  # scanning on repeats the alarm
+    station.scan("CMD-OK")
+    station.pack({**good, "order_no": good["order_no"]}, wait=False)
 
     wait_for(
         lambda: central_shipments(central, good["order_no"]),
-        what="the good scan after the bad ones to ship",
+        what="the good order after the bad scans to ship",
     )
     assert station.alive()
     rejected = [json.loads(e[2]) for e in station.events("scan.rejected")]
     reasons = {r["text"]: r["reason"] for r in rejected}
+    codes = [r["code"] for r in rejected]
     assert "unknown order NO-SUCH-ORDER-42" in reasons["NO-SUCH-ORDER-42"]
     assert "missing tracking number" in reasons[incomplete]
-    assert {e for e in reasons} <= {"NO-SUCH-ORDER-42", incomplete}, reasons
+    # The scanner reports an unreadable scan from its own thread: order not fixed.
+    assert sorted(codes) == sorted(
+        ["unknown_code", "unreadable", "not_packable", "wrong_item", "alarm_pending"]
+    )
+    acks = [json.loads(e[2]) for e in station.events("alarm.acknowledged")]
+    assert [(a["code"], a["order_no"]) for a in acks] == [("wrong_item", good["order_no"])]
     shipped = [json.loads(e[2])["order_no"] for e in station.events("shipment.shipped")]
     assert shipped == [good["order_no"]]
     log = station.log.read_text()
     assert "REFUSED unknown order NO-SUCH-ORDER-42" in log
     assert "REFUSED unreadable scan" in log
+    assert "ALARM   Wrong item" in log
     assert "Traceback" not in log
 
     # A malformed order file: one clear line, exit 2, nothing imported.

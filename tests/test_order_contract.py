@@ -166,12 +166,15 @@ def test_an_order_without_sender_or_qty_ships_at_the_bench(station: Agent, tmp_p
     data["lines"] = [{"sku": "TEE-BLK-M"}, {"sku": "CAP-RED", "qty": None}]
     (order,) = parse_json_orders(json.dumps(data), source="order.json")
     station.store.apply_orders(OrdersMessage(orders=[order], cursor=1))
-    outcome = station.handle_scan(order.tracking_no)
-    assert outcome.ok, outcome.message
+    # The packer logs in, scans the waybill number and each item (the SKUs: no barcodes).
+    for code in ["OP-1", order.tracking_no, "TEE-BLK-M"]:
+        assert station.handle_scan(code).ok
+    outcome = station.handle_scan("CAP-RED")
+    assert outcome.outcome == "done", outcome.message
     assert [e.payload["order_no"] for e in station.store.events(type=ShipmentShipped.TYPE)] == [
         order.order_no
     ]
-    assert list((tmp_path / "printed").glob("*.png"))
+    assert list((tmp_path / "printed").glob("*-waybill-1.png"))
 
 
 def test_a_blocked_order_is_refused_at_the_bench_with_the_imports_reasons(
@@ -186,9 +189,13 @@ def test_a_blocked_order_is_refused_at_the_bench_with_the_imports_reasons(
         (order,) = _downlink(engine, station.store)
     finally:
         engine.dispose()
+    station.handle_scan("OP-1")
     outcome = station.handle_scan(order.order_no)
     assert not outcome.ok
-    assert outcome.message == f"cannot pack {order.order_no}: {'; '.join(reasons)}"
+    # The import's words, then what the packer does about it.
+    assert outcome.message == (
+        f"cannot pack {order.order_no}: {'; '.join(reasons)} — put this order aside"
+    )
     assert reasons == ["missing recipient phone, recipient address, tracking number"]
 
 

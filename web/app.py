@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,13 @@ def create_app(
     version: str,
     poll_interval: float = 1.0,
     shipments_shown: int = 25,
+    broker_state: Callable[[], str | None] | None = None,
 ) -> FastAPI:
     """The web app over ``engine``.
 
     ``version`` is the running packline's, shown by ``/healthz`` and the API docs;
+    ``broker_state`` says why central is not connected to its broker (None while it
+    is), for ``/healthz``;
     ``poll_interval`` is how often each open page's event stream checks the database
     for changes; ``shipments_shown`` how many recent shipments the page lists.
     """
@@ -75,14 +78,27 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        """200 when the database answers, 503 otherwise."""
+        """200 when the database answers and the broker is connected; 503 otherwise,
+        saying which (``"status": "waiting for the broker"`` while central waits)."""
         try:
             with engine.connect().execution_options(**READ_ONLY) as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             return JSONResponse({"status": "error", "db": reason}, status_code=503)
-        return JSONResponse({"status": "ok", "db": "ok", "version": version})
+        waiting = broker_state() if broker_state is not None else None
+        if waiting is not None:
+            body = {
+                "status": "waiting for the broker",
+                "db": "ok",
+                "broker": waiting,
+                "version": version,
+            }
+            return JSONResponse(body, status_code=503)
+        body = {"status": "ok", "db": "ok", "version": version}
+        if broker_state is not None:
+            body["broker"] = "connected"
+        return JSONResponse(body)
 
     @app.get("/api/stations")
     def api_stations() -> dict[str, Any]:

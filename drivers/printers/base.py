@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from drivers.errors import NoMedia, PrinterError
+from drivers.errors import NoMedia
 from drivers.printers.ledger import JobLedger, LabelStock, LedgerEntry, stock_and_ledger
 
 __all__ = [
@@ -106,9 +106,16 @@ class PrintResult:
 
 
 class Printer(abc.ABC):
-    """A label printer reached through one transport."""
+    """A label printer reached through one transport.
+
+    ``dpi`` is the resolution labels must be rendered at for this printer, and
+    ``label_key`` the label stock it is set up for (a Brother QL's ``label=``), when
+    the printer has one; the station takes both from here by default.
+    """
 
     url: str
+    dpi: int | None = None
+    label_key: str | None = None
 
     @abc.abstractmethod
     def status(self) -> PrinterStatus:
@@ -177,8 +184,27 @@ class ManagedPrinter(Printer):
         """Check status, send ``job`` and confirm it; raise a ``PrinterError`` on faults."""
 
     def _already_printed(self, job_id: str) -> LedgerEntry | None:
-        """The ledger entry for ``job_id``; file printers also look at their files."""
-        return self.ledger.get(job_id)
+        """The finished ledger entry for ``job_id``; file printers also look at their files.
+
+        A job the station was still sending when it stopped counts as printed only
+        when the printer's page counter moved on since; otherwise it is sent again.
+        """
+        entry = self.ledger.get(job_id)
+        if entry is None or entry.state == "done":
+            return entry
+        now = self._page_counter()
+        if entry.page_count is not None and now is not None and now > entry.page_count:
+            return dataclasses.replace(
+                entry,
+                state="recovered",
+                verified=True,
+                detail="printed before the station stopped (the page counter moved on)",
+            )
+        return None
+
+    def _page_counter(self) -> int | None:
+        """The printer's lifetime page counter, for printers that have one (else None)."""
+        return None
 
     def _with_stock(self, status: PrinterStatus) -> PrinterStatus:
         self.stock.observe(
@@ -201,11 +227,26 @@ class ManagedPrinter(Printer):
                         job_id=job.job_id,
                         verified=entry.verified,
                         duplicate=True,
-                        detail="already printed; not sent again (ask for a reprint)",
+                        detail=entry.detail
+                        if entry.state == "recovered"
+                        else "already printed; not sent again (ask for a reprint)",
                     )
+            self.ledger.record(
+                LedgerEntry(
+                    job_id=job.job_id,
+                    verified=False,
+                    labels=0,
+                    state="sending",
+                    page_count=self._page_counter(),
+                )
+            )
             try:
                 outcome = self._send(job)
-            except PrinterError as exc:
+            except BaseException as exc:
+                # It did not print (or not all of it): a retry sends it again.
+                self.ledger.record(
+                    LedgerEntry(job_id=job.job_id, verified=False, labels=0, state="failed")
+                )
                 # Let the stock see a no-media fault so a fresh roll is noticed later.
                 if isinstance(exc, NoMedia):
                     self.stock.observe(media_out=True, ready=False)

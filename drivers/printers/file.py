@@ -69,6 +69,8 @@ def _png_bytes(image: Image.Image) -> bytes:
 class FilePrinter(ManagedPrinter):
     """Writes jobs as PNG plus raw bytes into ``directory``; always ready."""
 
+    dpi: int
+
     def __init__(
         self,
         *,
@@ -105,10 +107,14 @@ class FilePrinter(ManagedPrinter):
         return PrinterStatus(state=PrinterState.READY, detail="virtual printer (writes files)")
 
     def _already_printed(self, job_id: str) -> LedgerEntry | None:
+        # The files are the truth: a job counts as printed exactly when its .bin exists.
         entry = self.ledger.get(job_id)
-        if entry is None and (self.directory / f"{job_file_stem(job_id)}.bin").exists():
-            entry = LedgerEntry(job_id=job_id, verified=False, labels=0, detail="found on disk")
-        return entry
+        written = (self.directory / f"{job_file_stem(job_id)}.bin").exists()
+        if entry is not None and entry.state == "done":
+            return entry
+        if written:
+            return LedgerEntry(job_id=job_id, verified=False, labels=0, detail="found on disk")
+        return None
 
     def _send(self, job: PrintJob) -> SendOutcome:
         self._ensure_dir()

@@ -2,7 +2,10 @@
 
 A station retries a job when it is unsure whether it printed (timeout, restart). The
 ledger remembers every job id that was sent and finished, so the retry returns
-``duplicate=True`` instead of a second label. With ``ledger=/path`` the ledger is an
+``duplicate=True`` instead of a second label. A job is also written down as
+``sending`` (with the printer's page counter, where it has one) before its bytes go
+out: if the station dies mid-job, the retry asks the counter whether the label came
+out rather than printing it blind. With ``ledger=/path`` the ledger is an
 append-only JSON-lines file, flushed and fsynced per entry, so it survives a station
 restart or power cut; without it the ledger lives in memory.
 
@@ -37,6 +40,11 @@ class LedgerEntry:
     verified: bool
     labels: int
     detail: str = ""
+    #: ``done`` (sent and finished), ``sending`` (bytes may be on their way: the
+    #: station died before it knew), or ``failed`` (nothing to remember).
+    state: str = "done"
+    #: The printer's page counter before the job was sent, when it has one.
+    page_count: int | None = None
 
 
 class JobLedger:
@@ -53,11 +61,14 @@ class JobLedger:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 raw = json.loads(line)
+                count = raw.get("page_count")
                 entry = LedgerEntry(
                     job_id=str(raw["job_id"]),
                     verified=bool(raw["verified"]),
                     labels=int(raw.get("labels", 1)),
                     detail=str(raw.get("detail", "")),
+                    state=str(raw.get("state", "done")),
+                    page_count=None if count is None else int(count),
                 )
             except (ValueError, KeyError, TypeError):
                 # A power cut can leave the last line half written; that job was not
@@ -66,9 +77,10 @@ class JobLedger:
             self._entries[entry.job_id] = entry
 
     def get(self, job_id: str) -> LedgerEntry | None:
-        """The entry for ``job_id``, or None when it never printed."""
+        """The entry for ``job_id`` (done, or being sent), or None when it never printed."""
         with self._lock:
-            return self._entries.get(job_id)
+            entry = self._entries.get(job_id)
+        return None if entry is None or entry.state == "failed" else entry
 
     def record(self, entry: LedgerEntry) -> None:
         """Remember ``entry``; with a file, it is on disk when this returns."""
@@ -85,7 +97,7 @@ class JobLedger:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._entries)
+            return sum(e.state == "done" for e in self._entries.values())
 
 
 class LabelStock:

@@ -1,5 +1,5 @@
-"""``packline central`` command group: ``serve``, ``import-orders``, ``tick`` and
-``exceptions``.
+"""``packline central`` command group: ``serve``, ``import-orders``, ``dead-letters``,
+``tick`` and ``exceptions``.
 
 Library errors are translated here into :class:`sync.errors.UserError`, which the
 top-level command prints as one line before exiting with code 2.
@@ -401,3 +401,51 @@ def exceptions_show(
     for h in x["history"]:
         text = f"  {h['text']}" if h["text"] else ""
         typer.echo(f"  {h['at'][:19]}  {h['entry']:<12} {h['by']:<16} -> {h['state']}{text}")
+
+
+@app.command("dead-letters")
+def dead_letters(
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON document: the counts by reason and the messages."
+    ),
+    limit: int = typer.Option(
+        50, "--limit", min=1, max=10_000, help="Show at most this many, newest first."
+    ),
+    station: str | None = typer.Option(None, "--station", help="Only this station's."),
+    db_url: str | None = DB_URL,
+    config: Path | None = CONFIG,
+) -> None:
+    """List the station messages central set aside (malformed, oversized, ...)."""
+    import json
+
+    from central.db import DatabaseUnavailable, open_db
+    from central.deadletters import dead_letter_counts, list_dead_letters
+    from central.settings import CentralSettings, shown_db_url
+    from packline.settings import load_settings
+
+    settings = load_settings(CentralSettings, config, db_url=db_url)
+    try:
+        engine = open_db(settings.db_url)
+    except DatabaseUnavailable as exc:
+        raise UserError(str(exc)) from None
+    try:
+        counts = dead_letter_counts(engine)
+        letters = list_dead_letters(engine, limit=limit, station=station)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"counts": counts, "dead_letters": letters}, ensure_ascii=False))
+        return
+    total = sum(counts.values())
+    if not total:
+        typer.echo(f"no dead letters; database {shown_db_url(settings.db_url)}")
+        return
+    by_reason = ", ".join(f"{n} {reason}" for reason, n in counts.items() if n)
+    typer.echo(f"{total} messages set aside ({by_reason}); newest first:")
+    for letter in letters:
+        times = f" ×{letter['repeats']}" if letter["repeats"] > 1 else ""
+        who = letter["station"] or "-"
+        typer.echo(
+            f"{letter['last_at'][:19]}  {letter['reason']:<13} {who:<12} "
+            f"{letter['size']:>8} B{times}  {letter['detail']}"
+        )

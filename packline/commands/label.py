@@ -219,3 +219,36 @@ def sizes_command() -> None:
         length = "endless" if s.length_mm is None else f"{s.length_mm:g} mm"
         ql = f"  brother_ql={s.brother_ql}" if s.brother_ql else ""
         typer.echo(f"{s.key:<8} {s.width_mm:g} mm x {length:<8}{ql}  {s.description}")
+
+
+@app.command("commands")
+def commands_command(
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        metavar="FILE",
+        help="FILE.pdf (every page in one file) or FILE.png (pages FILE, FILE-2...).",
+    ),
+    station: str = typer.Option("", "--station", help="Bench name printed in the heading."),
+) -> None:
+    """Print the sheet of command barcodes (CMD-OK, CMD-UNDO...) with their names."""
+    from edge.bench.sheet import DPI, command_sheet
+
+    suffix = out.suffix.lower()
+    if suffix not in (".pdf", ".png"):
+        raise LabelInputError(f"--out must end in .pdf or .png, not {out.name!r}")
+    pages = command_sheet(station=station)
+    if suffix == ".pdf":
+        try:
+            first, *rest = [page.convert("L") for page in pages]
+            first.save(out, format="PDF", save_all=True, append_images=rest, resolution=DPI)
+        except OSError as exc:
+            raise LabelInputError(f"cannot write {out}: {exc.strerror or exc}") from None
+        typer.echo(f"wrote {out} ({len(pages)} pages)")
+        return
+    for path, page in zip(_page_paths(out, len(pages)), pages, strict=True):
+        try:
+            page.save(path, format="PNG", dpi=(DPI, DPI))
+        except OSError as exc:
+            raise LabelInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        typer.echo(f"wrote {path}")

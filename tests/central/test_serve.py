@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 
 from packline.devbroker import MosquittoBroker, free_port
 from sync.messages import Ack, OrdersMessage, decode
+from tests.support.brokers import AclBroker
 from tests.support.central import FakeStation, event
 from tests.support.waiting import wait_for
 
@@ -74,15 +77,74 @@ class Central:
             self.proc.wait()
 
 
-def test_unreachable_broker_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*PACKLINE, "serve", "--db-url", f"sqlite:///{tmp_path / 'c.db'}",
-         "--mqtt-url", f"mqtt://127.0.0.1:{free_port()}", "--http-port", str(free_port())],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2
+def _healthz(port: int) -> tuple[int, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_central_started_before_its_broker_serves_and_connects_when_it_can(
+    tmp_path: Path,
+) -> None:
+    # At boot the order of services is not guaranteed: the broker comes up later.
+    broker = MosquittoBroker(workdir=tmp_path / "mosquitto")
+    site = f"boot-{uuid.uuid4().hex[:8]}"
+    central = Central(tmp_path=tmp_path, mqtt_url=broker.url, site=site)
+    with central.log.open("ab") as log:
+        central.proc = subprocess.Popen(central.args, stdout=log, stderr=log)
+    try:
+
+        def waiting() -> dict[str, str] | None:
+            assert central.proc is not None and central.proc.poll() is None, central.log.read_text()
+            try:
+                code, body = _healthz(central.port)
+            except OSError:
+                return None
+            return body if code == 503 else None
+
+        body = wait_for(waiting, what="central to serve /healthz while it waits", timeout=60)
+        assert body["status"] == "waiting for the broker" and body["db"] == "ok"
+        assert body["broker"] == f"cannot reach the broker at {broker.url}: connection refused"
+        with urllib.request.urlopen(f"http://127.0.0.1:{central.port}/", timeout=5) as page:
+            assert page.status == 200
+        said = central.log.read_text()
+        assert f"waiting for the MQTT broker at {broker.url}" in said
+        assert "Traceback" not in said
+
+        broker.start()
+        wait_for(lambda: _healthz(central.port)[0] == 200, what="central to connect", timeout=60)
+        assert _healthz(central.port)[1]["broker"] == "connected"
+        station = FakeStation(url=broker.url, site=site, name="bench-late")
+        try:
+            station.send(event("bench-late", 1))
+            assert station.next("ack", Ack).seq == 1
+        finally:
+            station.close()
+        assert central.signal(signal.SIGTERM) == 0
+    finally:
+        central.ensure_gone()
+        broker.kill()
+
+
+def test_credentials_the_broker_refuses_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    # A broker that takes no anonymous client: central's credentials can never pass.
+    broker = AclBroker(workdir=tmp_path / "acl", acl="", anonymous=False).start()
+    try:
+        done = subprocess.run(
+            [*PACKLINE, "serve", "--db-url", f"sqlite:///{tmp_path / 'c.db'}",
+             "--mqtt-url", broker.url, "--http-port", str(free_port())],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        broker.kill()
+    assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
-    assert "cannot reach the MQTT broker" in done.stderr
+    assert done.stderr == (
+        f"packline: error: the MQTT broker at {broker.url} refused: the broker refused the "
+        "connection: Not authorized\n"
+    )
 
 
 def test_port_in_use_is_one_line_and_exit_2(tmp_path: Path, broker: MosquittoBroker) -> None:

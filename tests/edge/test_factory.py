@@ -9,6 +9,7 @@ import pytest
 
 from drivers.errors import BadDeviceURL
 from drivers.fakes.scanner import ScriptedScanner
+from edge.check import CannotWork
 from edge.factory import build_agent
 from edge.settings import StationSettings
 
@@ -38,9 +39,13 @@ def test_the_parts_follow_the_settings(tmp_path: Path) -> None:
         assert agent.store.path == config.db_path and agent.store.station == "bench-f"
         assert agent.printer.url.startswith("file://")
         assert agent.devices.interval == 7.5 and agent.devices.printer is agent.printer
-        assert agent.bench.operator == "op-3" and agent.bench.label_size == "62"
+        assert agent.rules.default_operator == "op-3" and agent.label.key == "62"
+        assert agent.label_dpi == 300  # the file printer's default resolution
         uplink = agent.uplink
-        assert uplink.session.client_id == "packline-station-factory-bench-f"
+        # One client id per station store: two benches given one name do not throw
+        # each other off the broker.
+        instance = agent.store.instance_id
+        assert uplink.session.client_id == f"packline-station-factory-bench-f-{instance[:8]}"
         assert uplink.resend_after == config.resend_after
         status = uplink.status()  # the version handed in, not read from the shell
         assert (status.station, status.version, status.printer) == (
@@ -83,3 +88,39 @@ def test_station_modules_do_not_reach_into_the_shell() -> None:
             for alias in node.names
         } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not any(m == "packline" or m.startswith("packline.") for m in imported), path.name
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        # A QL set up for 62 mm labels cannot print the default 100x180 waybill.
+        ({"printer": "ql+tcp://127.0.0.1:9?label=62", "label_size": "100x180"}, "label_size"),
+        # A 300-dpi QL fed 203-dpi labels prints them two thirds the size.
+        ({"printer": "ql+tcp://127.0.0.1:9?label=62", "label_dpi": 203}, "68%"),
+        ({"printer": "zpl+tcp://127.0.0.1:9", "label_dpi": 300}, "203 dpi"),
+    ],
+)
+def test_a_label_the_printer_can_never_print_is_refused_at_start(
+    tmp_path: Path, changes: dict[str, object], words: str
+) -> None:
+    with pytest.raises(CannotWork, match=words):
+        build_agent(settings(tmp_path, **changes), version="t")
+    build_agent(settings(tmp_path), version="t").close()  # and nothing was left open
+
+
+def test_label_and_resolution_default_to_the_printers(tmp_path: Path) -> None:
+    ql = build_agent(
+        settings(tmp_path, printer="ql+tcp://127.0.0.1:9?label=62x100", label_size=None),
+        version="t",
+    )
+    try:
+        assert (ql.label.key, ql.label_dpi) == ("62x100", 300)
+    finally:
+        ql.close()
+    zpl = build_agent(
+        settings(tmp_path, printer="zpl+tcp://127.0.0.1:9", label_size=None), version="t"
+    )
+    try:
+        assert (zpl.label.key, zpl.label_dpi) == ("100x180", 203)
+    finally:
+        zpl.close()

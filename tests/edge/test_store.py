@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from edge.clock import Clock
-from edge.store import MIGRATIONS, StationStore
-from sync.events import BadEventPayload, ScanRejected
+from edge.store import MIGRATIONS, WRITERS, StationStore
+from sync.events import BadEventPayload, ScanRejected, ShipmentShipped
 from sync.messages import Event, OrdersMessage
 from sync.order import Order
 
@@ -155,6 +155,8 @@ def test_a_payload_that_does_not_fit_its_type_records_nothing(store: StationStor
         "text": "X1",
         "reason": "unknown order X1",
         "order_no": None,
+        "code": "",
+        "operator": None,
     }
 
 
@@ -174,5 +176,79 @@ def test_events_recorded_before_the_catalogue_are_version_1(tmp_path: Path) -> N
     try:
         assert [(e.seq, e.version) for e in store.pending()] == [(1, 1)]
         assert store.record(ScanRejected(text="y", reason="r")).seq == 2
+    finally:
+        store.close()
+
+
+def test_next_to_pack_is_soonest_deadline_first_and_leaves_out_the_shipped(
+    store: StationStore,
+) -> None:
+    from sync.order import validate_order
+
+    def order(no: str, **fields: object) -> Order:
+        return validate_order({"order_no": no, "lines": [{"sku": "A"}], **fields})
+
+    store.apply_orders(
+        OrdersMessage(
+            orders=[
+                order("NO-DEADLINE"),
+                # +08:00 and Z: the earliest moment wins, not the earliest text.
+                order("LATE", ship_by="2026-11-24T18:00:00Z"),
+                order("SOON", pack_by="2026-11-25T01:00:00+08:00"),
+                order("HELD", status="held", pack_by="2026-11-20T00:00:00Z"),
+                order("SHIPPED", pack_by="2026-11-21T00:00:00Z"),
+            ],
+            cursor=5,
+        )
+    )
+    store.record(
+        ShipmentShipped(
+            order_no="SHIPPED",
+            tracking_no="",
+            carrier="",
+            parcel_no=1,
+            parcel_count=1,
+            operator="op",
+            print_job_id="j",
+            print_verified=False,
+        ),
+        write=WRITERS["shipment.shipped"],
+    )
+    assert [o.order_no for o in store.next_to_pack()] == ["SOON", "LATE", "NO-DEADLINE"]
+    assert [o.order_no for o in store.next_to_pack(exclude="SOON", limit=1)] == ["LATE"]
+
+
+def test_a_store_from_before_the_bench_workflow_is_migrated_with_its_orders(
+    tmp_path: Path,
+) -> None:
+    from sync.order import validate_order
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY)")
+    for name, sql in MIGRATIONS[:2]:
+        assert isinstance(sql, str)
+        db.executescript(sql)
+        db.execute("INSERT INTO _migrations VALUES (?)", (name,))
+    order = validate_order(
+        {
+            "order_no": "OLD-1",
+            "tracking_no": "SF-OLD-1",
+            "lines": [{"sku": "A", "barcode": "6901234567892"}],
+            "pack_by": "2026-11-24T09:00:00+08:00",
+        }
+    )
+    db.execute(
+        "INSERT INTO orders (order_no, revision, status, data, received_at) VALUES (?, 1, ?, ?, 1)",
+        (order.order_no, order.status, order.model_dump_json()),
+    )
+    db.commit()
+    db.close()
+    store = StationStore(path, station="old", clock=FixedClock())
+    try:
+        assert store.find_order("SF-OLD-1") == order  # its codes were indexed
+        assert store.product_name(["06901234567892"]) == "A"
+        assert [o.order_no for o in store.next_to_pack()] == ["OLD-1"]
+        assert store.bench_state() is None
     finally:
         store.close()

@@ -7,6 +7,7 @@ resend when no ack comes, garbled or misaddressed acks ignored, the last will.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import signal
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,7 +88,10 @@ def central(broker: MosquittoBroker) -> Iterator[Central]:
 
 
 def start_pump(store: StationStore, broker: MosquittoBroker, **kw: float) -> Uplink:
-    session = station_session(site=SITE, station="b1", mqtt_url=broker.url)
+    # A client id per store, as a station has: no messages queued for an earlier test.
+    session = station_session(
+        site=SITE, station="b1", mqtt_url=broker.url, instance_id=store.instance_id
+    )
     pump = Uplink(session=session, outbox=store, site=SITE, station="b1", **kw)  # type: ignore[arg-type]
     pump.start()
     assert pump.session.wait_connected(20)
@@ -283,3 +288,219 @@ def test_a_batch_the_broker_refuses_is_not_delivered_and_is_sent_again(
     refusals = [r.getMessage() for r in caplog.records if "did not take" in r.getMessage()]
     assert len(refusals) == 1, refusals
     assert topics.events(SITE, "b1") in refusals[0] and "0x87" in refusals[0]
+
+
+class SkewedClock:
+    """The machine's clocks, the wall clock set ``behind`` seconds behind."""
+
+    def __init__(self, behind: float) -> None:
+        self.behind = behind
+        self.boot_id = "boot-skewed"
+
+    def wall(self) -> float:
+        return time.time() - self.behind
+
+    def mono(self) -> float:
+        return time.monotonic()
+
+
+def test_status_carries_the_stations_health_and_its_clock_skew_from_the_ack(
+    tmp_path: Path, central: Central, broker: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = SkewedClock(behind=3 * 3600)
+    store = StationStore(tmp_path / "h.sqlite", station="b1", clock=clock)
+    store.record("t", {})
+    session = station_session(
+        site=SITE, station="b1", mqtt_url=broker.url, instance_id=store.instance_id
+    )
+    pump = Uplink(
+        session=session,
+        outbox=store,
+        site=SITE,
+        station="b1",
+        clock=clock,
+        data_dir=tmp_path,
+        resend_after=30.0,
+    )
+    with caplog.at_level(logging.INFO, logger="edge.uplink"):
+        pump.start()
+        try:
+            status = central.statuses.get(timeout=20)
+            while not status.online:  # the retained offline status of an earlier test
+                status = central.statuses.get(timeout=20)
+            assert status.instance_id == store.instance_id and status.boot_id == "boot-skewed"
+            assert status.backlog == 1 and status.orders_held == 0
+            assert status.backlog_oldest_at == store.pending()[0].at_wall
+            assert status.disk_free_bytes is not None and status.disk_free_bytes > 0
+            assert status.broker_state == f"connected to the broker at {broker.url}"
+            assert status.clock_skew_s is None  # central has not said its time yet
+            assert status.started_at is not None and status.at_mono is not None
+
+            central.ack(encode(Ack(station="b1", seq=1, at=time.time())))
+            wait_for(lambda: pump.clock_skew_s is not None, what="the skew from the ack")
+            assert pump.clock_skew_s == pytest.approx(-3 * 3600, abs=5)
+            wait_for(lambda: store.backlog() == 0, what="the ack to be applied")
+            skewed = central.statuses.get(timeout=20)
+            while skewed.clock_skew_s is None:
+                skewed = central.statuses.get(timeout=20)
+            assert skewed.clock_skew_s == pytest.approx(-3 * 3600, abs=5)
+            assert store.uplink_state()["clock_skew_s"] == pytest.approx(-3 * 3600, abs=5)
+        finally:
+            pump.stop()
+            store.close()
+    assert "this bench's clock is 3 h 0 min behind central's" in caplog.text
+
+
+def test_acks_for_another_bench_with_this_name_are_not_ours(
+    store: StationStore, central: Central, broker: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    for i in range(3):
+        store.record("t", {"i": i})
+    with caplog.at_level(logging.INFO, logger="edge.uplink"):
+        pump = start_pump(store, broker, resend_after=30.0)
+        try:
+            central.next_batch()
+            # Central acks the bench that owns the name: this one must keep its events.
+            central.ack(encode(Ack(station="b1", seq=3, instance_id="the-other-bench")))
+            refused = "another bench uses the name b1: central keeps this bench's records here"
+            central.ack(
+                encode(
+                    Ack(station="b1", seq=0, instance_id=store.instance_id, name_conflict=refused)
+                )
+            )
+            wait_for(lambda: pump.name_conflict == refused, what="the conflict to be noted")
+            assert store.backlog() == 3
+            status = central.statuses.get(timeout=20)
+            while status.name_conflict is None:
+                status = central.statuses.get(timeout=20)
+            assert status.name_conflict == refused
+            # Once central no longer reports it, the bench forgets it.
+            central.ack(encode(Ack(station="b1", seq=3, instance_id=store.instance_id)))
+            wait_for(lambda: pump.name_conflict is None, what="the conflict to end")
+            wait_for(lambda: store.backlog() == 0, what="the ack to be applied")
+        finally:
+            pump.stop()
+    said = [r.getMessage() for r in caplog.records if "the name b1" in r.getMessage()]
+    assert said == [refused, "central no longer reports another bench using the name b1"]
+
+
+def test_a_big_download_is_one_line_and_an_order_it_cannot_read_holds_nothing_back(
+    store: StationStore, central: Central, broker: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="edge.uplink"):
+        pump = start_pump(store, broker, resend_after=30.0)
+        try:
+            # An ack that arrives proves the subscriptions are in place (the first
+            # may come before them: a fresh session has nothing queued).
+            for _ in range(40):
+                central.ack(encode(Ack(station="b1", seq=0, at=time.time())))
+                time.sleep(0.25)
+                if pump.clock_skew_s is not None:
+                    break
+            assert pump.clock_skew_s is not None, "the station never heard central"
+            total = 0
+            for chunk in range(40):
+                orders = [
+                    Order(order_no=f"BIG-{chunk}-{i}", tracking_no=f"SF{chunk}{i}", carrier="SF")
+                    for i in range(50)
+                ]
+                total += len(orders)
+                central.orders(OrdersMessage(orders=orders, cursor=total))
+            wait_for(lambda: store.orders_cursor() == 2000, what="2,000 orders stored")
+            wait_for(lambda: "received 2,000 orders" in caplog.text, what="the summary line")
+
+            # A message whose middle order has a status this station does not know.
+            raw = {
+                "v": 1,
+                "cursor": 2003,
+                "orders": [
+                    {"order_no": "NEW-1", "tracking_no": "SF1", "carrier": "SF"},
+                    {"order_no": "NEW-2", "status": "presale_waiting", "carrier": "SF"},
+                    {"order_no": "NEW-3", "tracking_no": "SF3", "carrier": "SF"},
+                ],
+            }
+            topic = topics.orders(SITE, "b1")
+            central.client.publish(topic, json.dumps(raw), qos=1).wait_for_publish(5)
+            wait_for(lambda: store.orders_cursor() == 2003, what="the cursor to move on")
+            assert store.order("NEW-1") is not None and store.order("NEW-3") is not None
+            assert store.order("NEW-2") is None
+            wait_for(lambda: "received 3 orders" in caplog.text, what="the second summary")
+        finally:
+            pump.stop()
+    lines = [r.getMessage() for r in caplog.records if "order" in r.getMessage()]
+    assert lines[0] == (
+        "received 2,000 orders from central (2,000 new or changed) in "
+        f"{lines[0].split(' in ')[1].split(';')[0]}; cursor 2000, 2,000 held"
+    )
+    assert not any(line.startswith("received 50 orders") for line in lines)
+    skipped = [line for line in lines if line.startswith("skipped")]
+    assert len(skipped) == 1 and "NEW-2: status:" in skipped[0]
+    assert lines[-1] == (
+        "received 3 orders from central (2 new or changed, 1 skipped); cursor 2003, 2,002 held"
+    )
+
+
+def test_a_broker_without_central_for_this_site_is_said_once(
+    store: StationStore, central: Central, broker: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The broker answers, but no central serves site "pump" (a wrong site, or central
+    # down): the station says so once, and again when central answers.
+    store.record("t", {})
+    with caplog.at_level(logging.INFO, logger="edge.uplink"):
+        pump = start_pump(store, broker, resend_after=0.5, central_silent_after=1.0)
+        try:
+            wait_for(lambda: "no word from central" in pump.broker_state, what="the silence")
+            for _ in range(3):
+                central.next_batch()  # resent, unanswered
+            central.ack(encode(Ack(station="b1", seq=1, at=time.time())))
+            wait_for(lambda: "central answers again" in pump.broker_state, what="the answer")
+        finally:
+            pump.stop()
+    said = [r.getMessage() for r in caplog.records if "central" in r.getMessage()]
+    silent = [s for s in said if "no word from central" in s]
+    assert silent == [
+        f"connected to the broker at {broker.url}, but no word from central for 1 s: is "
+        "central running, and does it serve site 'pump'?; holding 1 record for central, "
+        f"{silent[0].rsplit(', ', 1)[1]}"
+    ]
+    assert any(s.endswith("central answers again; no records waiting to be sent") for s in said)
+
+
+def test_a_long_printer_text_is_cut_rather_than_keeping_the_status_back(
+    store: StationStore, broker: MosquittoBroker
+) -> None:
+    session = station_session(site=SITE, station="b1", mqtt_url=broker.url)
+    long_words = "cover open; " * 40
+    pump = Uplink(
+        session=session,
+        outbox=store,
+        site=SITE,
+        station="b1",
+        health=lambda: {"printer": "fault", "printer_detail": long_words},
+    )
+    status = pump.status()
+    assert status.printer == "fault"
+    assert len(status.printer_detail) == 255 and status.printer_detail.endswith("…")
+    assert long_words.startswith(status.printer_detail[:-1])
+
+
+def test_batches_stay_under_their_byte_limit_and_in_seq_order(
+    store: StationStore, central: Central, broker: MosquittoBroker
+) -> None:
+    for i in range(12):
+        store.record("note", {"i": i, "text": "x" * 1000})
+    pump = start_pump(store, broker, resend_after=30.0, max_batch_bytes=4000)
+    try:
+        seen: list[int] = []
+        while len(seen) < 12:
+            got = central.next_batch()
+            assert len(encode(got)) <= 4000
+            assert [e.seq for e in got.events] == list(
+                range(len(seen) + 1, len(seen) + 1 + len(got.events))
+            )
+            seen += [e.seq for e in got.events]
+            central.ack(encode(Ack(station="b1", seq=seen[-1])))
+        assert seen == list(range(1, 13))
+        wait_for(lambda: store.backlog() == 0, what="the outbox to drain")
+    finally:
+        pump.stop()

@@ -6,5 +6,7 @@
 * :mod:`tests.support.processes` — ``packline central serve`` and ``packline edge run``
   as subprocesses, and a reader for the SQLite files they write;
 * :mod:`tests.support.cli` — the console script and its command tree;
-* :mod:`tests.support.brokers` — a private Mosquitto with an ACL file.
+* :mod:`tests.support.brokers` — a private Mosquitto with an ACL file;
+* :mod:`tests.support.siteconfig` — ``packline broker config``, Mosquitto run on exactly
+  its output, clients logged in with its secrets, a throwaway certificate authority.
 """

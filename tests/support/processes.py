@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from packline.devbroker import free_port, stop_process
+from packline.samples import packing_scans
 from tests.support.waiting import wait_for
 
 PACKLINE = [sys.executable, "-m", "packline"]
@@ -110,9 +111,24 @@ class Central:
 
 
 class Station:
-    """``packline edge run`` reading a pty as its serial scanner, printing to files."""
+    """``packline edge run`` reading a pty as its serial scanner, printing to files.
 
-    def __init__(self, *, workdir: Path, name: str, mqtt_url: str, site: str) -> None:
+    ``settings`` are written to the station's ``station.toml`` (docs/station.md), e.g.
+    ``{"confirm": "scan"}``; ``printer`` replaces the file printer's URL.
+    """
+
+    BADGE = "OP-0042"
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        name: str,
+        mqtt_url: str,
+        site: str,
+        printer: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         self.name = name
         self.data = workdir / name
         self.data.mkdir(parents=True, exist_ok=True)
@@ -123,15 +139,23 @@ class Station:
         self.tty = os.ttyname(self._slave)
         self.mqtt_url = mqtt_url
         self.site = site
+        self.printer = printer or f"file://{self.printed}"
+        self.config = self.data / "station.toml"
+        lines = [f"{key} = {json.dumps(value)}" for key, value in (settings or {}).items()]
+        self.config.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     def start(self) -> Station:
+        self.starts += 1
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
                     *PACKLINE,
                     "edge",
                     "run",
+                    "--config",
+                    str(self.config),
                     "--station",
                     self.name,
                     "--mqtt-url",
@@ -139,7 +163,7 @@ class Station:
                     "--scanner",
                     f"serial://{self.tty}?baud=9600&terminator=cr",
                     "--printer",
-                    f"file://{self.printed}",
+                    self.printer,
                     "--data-dir",
                     str(self.data),
                 ],
@@ -156,6 +180,50 @@ class Station:
     def scan(self, code: str | bytes) -> None:
         data = code if isinstance(code, bytes) else code.encode()
         os.write(self.master, data + b"\r")
+
+    def ready(self, *, timeout: float = 60.0) -> Station:
+        """Wait until this start of the agent reads its scanner (scans typed before are
+        lost at the pty, as with a real scanner; docs/scanners.md)."""
+
+        def reading() -> bool:
+            if not self.alive():
+                raise AssertionError(f"the agent exited: {self.log.read_text()[-2000:]}")
+            return (
+                self.log.read_text(errors="replace").count("edge.factory: scanner ready")
+                >= self.starts
+            )
+
+        wait_for(reading, what=f"{self.name} to read its scanner", timeout=timeout)
+        return self
+
+    def told(self) -> int:
+        """How many times the bench told the packer something (its feedback lines)."""
+        text = self.log.read_text(errors="replace")
+        return sum(text.count(f"packline.bench: {w}") for w in ("OK ", "REFUSED ", "ALARM "))
+
+    def scan_and_wait(self, code: str | bytes, *, timeout: float = 30.0) -> None:
+        """Scan and wait for the bench's answer to it."""
+        before = self.told()
+        self.scan(code)
+        wait_for(
+            lambda: self.told() > before, what=f"the bench's answer to {code!r}", timeout=timeout
+        )
+
+    def login(self, badge: str = BADGE) -> None:
+        """Scan a packer's badge and wait for the greeting."""
+        self.scan_and_wait(badge)
+
+    def pack(self, order: dict[str, Any], *, wait: bool = True) -> None:
+        """Scan an order and its items as a packer does (packline.samples.packing_scans)."""
+        for code in packing_scans(order):
+            if wait:
+                self.scan_and_wait(code)
+            else:
+                self.scan(code)
+
+    def waybills(self) -> list[Path]:
+        """The waybill images the file printer wrote (not packing lists)."""
+        return sorted(p for p in self.printed.glob("*.png") if "-waybill-" in p.name)
 
     def orders(self) -> int:
         rows = query(self.db, "SELECT COUNT(*) FROM orders")

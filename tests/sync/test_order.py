@@ -20,6 +20,7 @@ from sync.order import (
     Order,
     OrderLine,
     OrderStatus,
+    ParcelRef,
     Party,
     ReturnInfo,
     ReturnOutcome,
@@ -117,25 +118,14 @@ def test_a_value_is_shown_cut_short() -> None:
 
 
 def test_unknown_fields_are_ignored_on_the_wire_refused_at_import() -> None:
-    data = example(weight_g=850)  # a field a newer central sends
+    data = example(gift_wrap="red paper")  # a field a newer central sends
     assert validate_order(data).order_no == EXAMPLE["order_no"]
-    assert "weight_g" not in validate_order(data).model_dump()
-    assert refused(data) == "weight_g: unknown field"
+    assert "gift_wrap" not in validate_order(data).model_dump()
+    assert refused(data) == "gift_wrap: unknown field"
     message = OrdersMessage(orders=[validate_order(EXAMPLE)], cursor=1)
     raw = json.loads(encode(message))
     raw["orders"][0]["parcel_list"] = [{"tracking_no": "SF2"}]
     assert decode(OrdersMessage, json.dumps(raw)).orders[0].order_no == EXAMPLE["order_no"]
-
-
-def test_deadlines_travel_with_the_order() -> None:
-    # Central computes pack_by / ship_by at import and sends them; a bench sorts by them.
-    order = validate_order(
-        example(pack_by="2026-11-24T09:15:00+08:00", ship_by="2026-11-25T01:15:00Z")
-    )
-    assert order.pack_by is not None and order.pack_by.isoformat() == "2026-11-24T09:15:00+08:00"
-    assert order.ship_by is not None and order.ship_by.utcoffset() == timedelta(0)
-    assert validate_order(EXAMPLE).pack_by is None  # optional: older centrals send none
-    assert refused(example(pack_by="tomorrow")).startswith("pack_by: must be an ISO 8601 time")
 
 
 def test_optional_means_optional() -> None:
@@ -240,6 +230,7 @@ def _model_fields() -> set[str]:
     fields |= {f"recipient.{name}" for name in Party.model_fields}
     fields |= {f"lines[].{name}" for name in OrderLine.model_fields}
     fields |= {f"return.{name}" for name in ReturnInfo.model_fields}
+    fields |= {f"parcels[].{name}" for name in ParcelRef.model_fields}
     return fields
 
 
@@ -272,3 +263,56 @@ def test_the_return_object_is_called_return_in_files() -> None:
         "reason": "",
         "rma_no": "",
     }
+
+
+def test_parcels_as_a_list_gives_each_parcel_its_own_tracking_number() -> None:
+    order = validate_order(
+        example(parcels=[{}, {"tracking_no": "SF2"}, {"tracking_no": "SF3"}]),
+        unknown_fields="refuse",
+    )
+    assert order.parcel_count == 3
+    # Parcel 1 without its own number carries the order's.
+    tracking = [order.parcel_tracking(n) for n in (1, 2, 3)]
+    assert tracking == [EXAMPLE["tracking_no"], "SF2", "SF3"]
+    assert order.parcel_with_tracking("SF3") == 3
+    assert order.parcel_with_tracking("nope") is None
+    with pytest.raises(ValueError, match="no parcel 4"):
+        order.parcel_tracking(4)
+    # A count keeps working: every parcel carries the order's number.
+    counted = validate_order(example(parcels=2))
+    assert [counted.parcel_tracking(n) for n in (1, 2)] == [EXAMPLE["tracking_no"]] * 2
+    # And it goes over the wire as it came.
+    message = OrdersMessage(orders=[order], cursor=1)
+    assert decode(OrdersMessage, encode(message)).orders[0] == order
+
+
+@pytest.mark.parametrize(
+    ("parcels", "message"),
+    [
+        ([], "parcels: must be at least 1, got 0"),
+        ([{}] * (MAX_PARCELS + 1), f"parcels: must be at most {MAX_PARCELS}, got 51"),
+        (
+            [{"tracking_no": "SF2"}, {"tracking_no": "SF2"}],
+            "parcels: parcel 2 repeats the tracking number of parcel 1",
+        ),
+        ([{"tracking_no": "SF 2"}], "parcels[0].tracking_no: must be ASCII"),
+        ([{"tracking": "SF2"}], "parcels[0].tracking: unknown field"),
+    ],
+)
+def test_a_bad_parcel_list_names_the_problem(parcels: Any, message: str) -> None:
+    assert refused(example(parcels=parcels)).startswith(message)
+
+
+def test_more_parcels_than_items_or_a_parcel_without_tracking_blocks_packing() -> None:
+    one_item = {"lines": [{"sku": "A", "qty": 1}]}
+    assert packing_blockers(validate_order(example(parcels=2, **one_item))) == [
+        "2 parcels for 1 items: every parcel needs at least one item"
+    ]
+    untracked = validate_order(example(parcels=[{}, {}, {"tracking_no": "SF3"}]))
+    assert packing_blockers(untracked) == ["missing tracking number of parcel 2"]
+
+
+def test_deadlines_are_optional_times_with_a_zone() -> None:
+    order = validate_order(example(pack_by="2026-11-24T09:15:00+08:00"), unknown_fields="refuse")
+    assert order.pack_by is not None and order.ship_by is None
+    assert refused(example(ship_by="2026-11-24")).startswith("ship_by: must be an ISO 8601 time")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,15 +154,24 @@ def test_every_connect_subscribes_again(tmp_path: Path) -> None:
     session.route("t/again", got.put)
     connects: list[SessionState] = []
     drops: list[SessionState] = []
+    states: list[SessionState] = []
     session.on_connect(connects.append)
     session.on_disconnect(drops.append)
+    session.on_state(states.append)
     session.start()
     try:
         assert session.wait_connected(20)
         broker.kill()
         wait_for(lambda: drops, what="the session to notice")
         assert not session.connected and not drops[-1].connected
-        assert session.state.reason.startswith("connection lost")
+        # An ordinary broker crash, said in words (paho calls it "Unspecified error").
+        assert session.state.reason == (
+            "lost the connection to the broker: it stopped, or the network failed"
+        )
+        wait_for(lambda: session.state.reason.startswith("cannot reach"), what="a failed reconnect")
+        assert session.state.reason == (
+            f"cannot reach the broker at {broker.url}: connection refused"
+        )
         broker.start()
         assert session.wait_connected(30)
         assert len(connects) == 2 and session.state.reason == "connected"
@@ -175,6 +186,46 @@ def test_every_connect_subscribes_again(tmp_path: Path) -> None:
         session.stop()
         broker.kill()
     assert session.state.reason == "stopped"
+    assert [s.reason for s in states] == [
+        "connected",
+        "lost the connection to the broker: it stopped, or the network failed",
+        f"cannot reach the broker at {broker.url}: connection refused",
+        "connected",
+        "stopped",
+    ]
+
+
+def test_a_peer_that_is_not_a_broker_is_said_once_not_at_every_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Something listens on the port but closes every connection before answering
+    # (a web server, a TLS port given as mqtt://): paho retries, the log says it once.
+    attempts: list[int] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def close_all() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                attempts.append(1)
+                conn.close()
+
+        threading.Thread(target=close_all, daemon=True).start()
+        session = MqttSession(client_id=_id(), url=f"mqtt://127.0.0.1:{port}", session_expiry=0)
+        with caplog.at_level(logging.INFO, logger="sync.session"):
+            session.start()
+            try:
+                wait_for(lambda: len(attempts) >= 3, what="three connection attempts", timeout=60)
+            finally:
+                session.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "sync.session"]
+    assert said == [
+        f"the broker at mqtt://127.0.0.1:{port} closed the connection before accepting it "
+        "(is it an MQTT broker, and does it expect plain MQTT?); retrying"
+    ], said
 
 
 ACL = "topic readwrite allowed/#\n"

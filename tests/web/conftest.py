@@ -27,7 +27,8 @@ def engine(settings: CentralSettings) -> Iterator[Engine]:
         eng,
         StationStatus(
             station="bench-01", online=True, printer="ready", scanner="ok", labels_left=180,
-            backlog=2, orders_cursor=3,
+            backlog=2, orders_cursor=3, at_wall=1_800_000_000.0,
+            backlog_oldest_at=1_800_000_000.0 - 47 * 60,
         ),
         site="webtest",
     )  # fmt: skip

@@ -53,6 +53,7 @@ def test_api_stations(client: httpx.Client) -> None:
         "ready", "ok", 180, 2,
     )  # fmt: skip
     assert one["acked_seq"] == 1
+    assert one["backlog_text"] == "backlog 2 events, oldest 47 min"
     assert one["last_seen"].endswith("+00:00")
     assert stations["bench-02"]["online"] is False
 

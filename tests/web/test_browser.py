@@ -43,6 +43,8 @@ def test_page_shows_stations_and_a_new_shipment_live(
     station = page.locator("tr[data-station='bench-01']")
     expect(station).to_contain_text("online")
     expect(station).to_contain_text("ready")
+    # The backlog in words, its age by the station's own clock (not a seq).
+    expect(station.locator("td.backlog")).to_have_text("backlog 2 events, oldest 47 min")
     expect(page.locator("tr[data-station='bench-02']")).to_contain_text("offline")
     expect(page.locator("table.shipments")).to_contain_text("PDD-FIRST")
     expect(page.locator("#live")).to_have_text("live", timeout=20_000)
@@ -53,7 +55,8 @@ def test_page_shows_stations_and_a_new_shipment_live(
     expect(page.locator("table.shipments tbody tr").first).to_contain_text(
         "PDD-LIVE-2", timeout=20_000
     )
-    expect(station.locator("td.num").nth(2)).to_have_text("2")  # acked seq moved too
+    backlog = station.locator("td.backlog")
+    expect(backlog).to_have_attribute("title", "acknowledged up to seq 2")  # moved too
     assert page.evaluate("window.__sameDocument") is True
     assert errors == []
     page.close()

@@ -3,10 +3,11 @@
 Orders get ``pack_by``, ``ship_by`` (indexed) and the deadline rule they were planned
 with; orders already stored get theirs the next time they are imported. The history
 of exceptions is append-only: triggers refuse UPDATE and DELETE (and, on PostgreSQL,
-TRUNCATE), so a correction is always a new entry.
+TRUNCATE), so a correction is always a new entry. It applies after 0004_fleet_sync:
+revisions are names, their numbers are not an order.
 
 Revision ID: 0003_watch_engine
-Revises: 0002_order_blocked_reasons
+Revises: 0004_fleet_sync
 Create Date: 2026-03-02
 """
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_watch_engine"
-down_revision = "0002_order_blocked_reasons"
+down_revision = "0004_fleet_sync"
 branch_labels = None
 depends_on = None
 

@@ -120,6 +120,8 @@ class QLPrinterBase(ManagedPrinter):
             raise BadDeviceURL(f"{url}: unknown Brother QL model {model!r}")
         self.model = model
         self.label = label_spec(label)
+        self.dpi = QL_DPI
+        self.label_key = self.label.identifier
         self.red = red
         self.cut = cut
         self.compress = compress
@@ -204,9 +206,29 @@ class QLNetworkPrinter(QLPrinterBase):
         count = values.get(PAGE_COUNT_OID)
         return status, count if isinstance(count, int) else None
 
+    def _page_counter(self) -> int | None:
+        try:
+            return self._query()[1]
+        except PrinterOffline:
+            return None
+
     def _read_status(self) -> PrinterStatus:
         status, count = self._query()
+        self._check_print_port()
         return to_printer_status(status, expected=self.label.size, page_count=count)
+
+    def _check_print_port(self) -> None:
+        """SNMP answers from the printer's network card even when its print port does
+        not take jobs (another host holds it, a firewall, a wrong port in the URL):
+        ready means both answer. The connection is closed without sending a byte."""
+        try:
+            connect_tcp(self.host, self.port, timeout=min(self.timeout, 2.0)).close()
+        except PrinterOffline:
+            raise PrinterOffline(
+                f"Printer at {self.host} answers but does not take print jobs on port "
+                f"{self.port} — check the port in the printer URL and that no other "
+                "computer is printing to it"
+            ) from None
 
     def _wait_idle(self) -> tuple[QLStatus, int | None]:
         """Status once the printer is not printing (a previous job may still run)."""

@@ -36,6 +36,8 @@ __all__ = ["ZplPrinter", "open_zpl_printer"]
 class ZplPrinter(ManagedPrinter):
     """A ZPL printer on TCP or serial; one stream per status read or job."""
 
+    dpi: int
+
     def __init__(
         self,
         *,

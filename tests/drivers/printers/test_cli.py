@@ -98,3 +98,18 @@ def test_status_of_an_unreachable_printer_exits_1(capsys: pytest.CaptureFixture[
 def test_bad_url_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["printer", "status", "ql+tcp://host?lable=62"]) == 2
     assert "unknown printer option lable" in capsys.readouterr().err
+
+
+def test_status_of_a_networked_ql_whose_print_port_is_closed_is_not_ready(
+    fake_process: tuple[subprocess.Popen[str], str, FakeControl],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from packline.devbroker import free_port
+
+    _, url, _ = fake_process
+    port = url.split("?")[0].rsplit(":", 1)[1]
+    closed = url.replace(f":{port}?", f":{free_port()}?")
+    assert main(["printer", "status", closed]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("offline:") and "does not take print jobs" in out
+    assert main(["printer", "status", url]) == 0

@@ -163,3 +163,47 @@ def _wait(predicate: object, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_status_is_not_ready_when_the_print_port_is_closed(fake_ql: FakeQLPrinter) -> None:
+    # SNMP answers, but nothing listens where the jobs would go.
+    from packline.devbroker import free_port
+
+    closed = free_port()
+    url = fake_ql.url.replace(f":{fake_ql.port}?", f":{closed}?")
+    printer = open_printer(url)
+    with pytest.raises(PrinterOffline, match=f"does not take print jobs on port {closed}"):
+        printer.status()
+    assert _printer(fake_ql).status().ready  # the real port: ready
+
+
+def test_a_job_cut_off_by_a_crash_is_printed_once(fake_ql: FakeQLPrinter, tmp_path: Path) -> None:
+    from drivers.printers.ledger import LedgerEntry
+
+    ledger = tmp_path / "ledger.jsonl"
+    before = _printer(fake_ql, ledger=str(ledger))
+    counter = before.status().page_count
+    # The station wrote the job down as being sent, the bytes went out, then it died.
+    before.ledger.record(
+        LedgerEntry(job_id="w-out", verified=False, labels=0, state="sending", page_count=counter)
+    )
+    _printer(fake_ql).print(PrintJob(job_id="w-out", images=[LABEL]))
+    assert len(fake_ql.jobs) == 1
+
+    after = _printer(fake_ql, ledger=str(ledger))  # the restarted station
+    done = after.print(PrintJob(job_id="w-out", images=[LABEL]))
+    assert done.duplicate and done.verified and "page counter" in done.detail
+    assert len(fake_ql.jobs) == 1  # not printed a second time
+    # A job that died before its bytes went out: the counter stands still, so it is sent.
+    fresh = _printer(fake_ql, ledger=str(tmp_path / "other.jsonl"))
+    fresh.ledger.record(
+        LedgerEntry(
+            job_id="w-new",
+            verified=False,
+            labels=0,
+            state="sending",
+            page_count=fresh.status().page_count,
+        )
+    )
+    again = fresh.print(PrintJob(job_id="w-new", images=[LABEL]))
+    assert not again.duplicate and len(fake_ql.jobs) == 2
