@@ -209,6 +209,11 @@ orders = sa.Table(
     sa.Column("blocked_reasons", sa.JSON, nullable=False, default=list),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Computed at import from the deadline rules (D1) and kept with the rule they came
+    # from (its version included): a rule changed later applies to later orders only.
+    sa.Column("pack_by", UTCDateTime, nullable=True, index=True),
+    sa.Column("ship_by", UTCDateTime, nullable=True, index=True),
+    sa.Column("deadline_rule", sa.JSON, nullable=True),
 )
 
 # Named counters. ``order_seq`` is taken with UPDATE ... RETURNING inside the import

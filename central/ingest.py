@@ -36,6 +36,7 @@ from central.timefix import (
     note_sample,
     shipment_times,
 )
+from central.watch.reactions import react
 from sync.events import BadEventPayload, EventPayload, ShipmentShipped, decode_payload
 from sync.messages import Event, EventBatch, StationStatus
 
@@ -165,6 +166,9 @@ def _project(conn: Connection, row: RowMapping, now: dt.datetime, *, version: in
     projection = PROJECTIONS.get(row["type"])
     if payload is not None and projection is not None:
         projection(conn, row, payload, now)
+    # The deadline watch's part (a deadline met, a problem to raise), in the same
+    # transaction, after the projections it reads (a shipment row).
+    react(conn, row, payload, now)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -400,6 +404,8 @@ def _apply_contiguous(conn: Connection, *, station: str, acked: int, now: dt.dat
                 events.c.type,
                 events.c.version,
                 events.c.at_wall,
+                events.c.at_mono,
+                events.c.boot_id,
                 events.c.at_corrected,
                 events.c.payload,
             )

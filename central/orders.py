@@ -26,6 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from central.db import READ_ONLY, orders, sequences, utcnow
+from central.watch.deadlines import plan as plan_deadlines
+from central.watch.deadlines import sync_order as sync_deadlines
+from central.watch.rules import DeadlineRules
 from sync.order import InvalidOrder, Order, packing_blockers, validate_order
 from sync.orderfile import (
     CSV_COLUMNS,
@@ -85,14 +88,28 @@ class ImportResult:
         ]
 
 
-def import_orders(engine: Engine, batch: Sequence[Order]) -> ImportResult:
+@dataclasses.dataclass(kw_only=True)
+class _Held:
+    revision: int
+    body: dict[str, Any]
+    reasons: list[str]
+    created_at: dt.datetime
+    rule: dict[str, Any] | None
+
+
+def import_orders(
+    engine: Engine, batch: Sequence[Order], *, deadlines: DeadlineRules | None = None
+) -> ImportResult:
     """Upsert ``batch`` in one transaction.
 
     A new order gets revision 1, a changed one revision + 1, each with a new
     ``order_seq``; an identical one is left alone (only its blocked reasons are brought
     up to date, which sends nothing). Every order's :func:`~sync.order.packing_blockers`
-    are stored with it.
+    are stored with it, and its ``pack_by`` and ``ship_by`` are computed from
+    ``deadlines`` (the defaults without), kept with the rule's version, set in the order
+    sent to the stations and watched from then on (:mod:`central.watch.deadlines`).
     """
+    rules = deadlines or DeadlineRules()
     added: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
@@ -104,17 +121,36 @@ def import_orders(engine: Engine, batch: Sequence[Order]) -> ImportResult:
         seq = conn.execute(
             sa.select(sequences.c.value).where(sequences.c.name == "order_seq").with_for_update()
         ).scalar_one()
-        stored: dict[str, tuple[int, dict[str, Any], list[str]]] = {}
+        stored: dict[str, _Held] = {}
         numbers = [o.order_no for o in batch]
         for start in range(0, len(numbers), 500):
             chunk = numbers[start : start + 500]
             for row in conn.execute(
                 sa.select(
-                    orders.c.order_no, orders.c.revision, orders.c.body, orders.c.blocked_reasons
+                    orders.c.order_no,
+                    orders.c.revision,
+                    orders.c.body,
+                    orders.c.blocked_reasons,
+                    orders.c.created_at,
+                    orders.c.deadline_rule,
                 ).where(orders.c.order_no.in_(chunk))
             ):
-                stored[row.order_no] = (row.revision, row.body, list(row.blocked_reasons))
-        for order in batch:
+                stored[row.order_no] = _Held(
+                    revision=row.revision,
+                    body=row.body,
+                    reasons=list(row.blocked_reasons),
+                    created_at=row.created_at,
+                    rule=row.deadline_rule,
+                )
+        for given in batch:
+            held = stored.get(given.order_no)
+            plan = plan_deadlines(
+                given,
+                rules=rules,
+                first_seen=held.created_at if held is not None else now,
+                stored_rule=held.rule if held is not None else None,
+            )
+            order = given.model_copy(update={"pack_by": plan.pack_by, "ship_by": plan.ship_by})
             body = order.model_dump(mode="json", exclude={"revision"})
             reasons = packing_blockers(order)
             if reasons:
@@ -127,11 +163,13 @@ def import_orders(engine: Engine, batch: Sequence[Order]) -> ImportResult:
                 "blocked": bool(reasons),
                 "blocked_reasons": reasons,
                 "updated_at": now,
+                "pack_by": plan.pack_by,
+                "ship_by": plan.ship_by,
+                "deadline_rule": plan.rule,
             }
-            held = stored.get(order.order_no)
-            if held is not None and held[1] == body:
+            if held is not None and held.body == body:
                 unchanged.append(order.order_no)
-                if held[2] != reasons:  # the rules changed since it was stored
+                if held.reasons != reasons:  # the rules changed since it was stored
                     conn.execute(
                         orders.update()
                         .where(orders.c.order_no == order.order_no)
@@ -146,15 +184,27 @@ def import_orders(engine: Engine, batch: Sequence[Order]) -> ImportResult:
                     )
                 )
                 added.append(order.order_no)
-                stored[order.order_no] = (1, body, reasons)
+                held = _Held(revision=1, body=body, reasons=reasons, created_at=now, rule=plan.rule)
             else:
                 conn.execute(
                     orders.update()
                     .where(orders.c.order_no == order.order_no)
-                    .values(order_seq=seq, revision=held[0] + 1, **values)
+                    .values(order_seq=seq, revision=held.revision + 1, **values)
                 )
                 changed.append(order.order_no)
-                stored[order.order_no] = (held[0] + 1, body, reasons)
+                held = dataclasses.replace(
+                    held, revision=held.revision + 1, body=body, reasons=reasons, rule=plan.rule
+                )
+            stored[order.order_no] = held
+            sync_deadlines(
+                conn,
+                order_no=order.order_no,
+                status=str(order.status),
+                pack_by=plan.pack_by,
+                ship_by=plan.ship_by,
+                warn_before=plan.warn_before,
+                now=now,
+            )
         conn.execute(sequences.update().where(sequences.c.name == "order_seq").values(value=seq))
     return ImportResult(
         added=added, changed=changed, unchanged=unchanged, order_seq=seq, blocked=blocked

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
 from typing import Self
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from central.watch.rules import (
+    DeadlineRules,
+    Hours,
+    Policies,
+    Route,
+    Routing,
+    Seconds,
+    WatchRules,
+    policy_table,
+    routing_table,
+)
 from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
 
 __all__ = ["CentralSettings", "default_db_path", "shown_db_url"]
@@ -88,6 +100,17 @@ class CentralSettings(BaseSettings):
         description="seconds between the acks that tell each online station central's time",
     )
 
+    # The watch (docs/central.md, "The watch"): checked together by rules().
+    tick_every: Seconds = Field(
+        default=dt.timedelta(seconds=15), description="seconds between ticks; 0 turns it off"
+    )
+    deadlines: DeadlineRules = Field(default_factory=DeadlineRules)
+    escalation: Policies = Field(default_factory=lambda: policy_table({}))
+    routing: Routing = Field(default_factory=lambda: routing_table({}))
+    offline_after: Seconds = dt.timedelta(minutes=5)
+    labels_low: int = Field(default=50, ge=0)
+    stalled_after: Hours = dt.timedelta(hours=48)
+
     @field_validator("site")
     @classmethod
     def _site(cls, value: str) -> str:
@@ -95,6 +118,37 @@ class CentralSettings(BaseSettings):
         if re.search(r"[/+#\s]", value):
             raise ValueError(f"must not contain '/', '+', '#' or spaces, not {value!r}")
         return value
+
+    @field_validator("routing")
+    @classmethod
+    def _routes_have_policies(cls, value: dict[str, Route], info: ValidationInfo) -> object:
+        policies = info.data.get("escalation") or {}
+        for kind, route in value.items():
+            if route.policy_name not in policies:
+                raise ValueError(
+                    f"{kind}: no escalation policy {route.policy_name!r} "
+                    f"(there are {', '.join(sorted(policies))})"
+                )
+        return value
+
+    @field_validator("tick_every")
+    @classmethod
+    def _tick_every(cls, value: dt.timedelta) -> dt.timedelta:
+        if value < dt.timedelta(0):
+            raise ValueError("must not be negative (0 turns ticking off)")
+        return value
+
+    def rules(self) -> WatchRules:
+        """The watch's rules from these settings."""
+        return WatchRules(
+            tick_every=self.tick_every,
+            deadlines=self.deadlines,
+            routing=self.routing,
+            escalation=self.escalation,
+            offline_after=self.offline_after,
+            labels_low=self.labels_low,
+            stalled_after=self.stalled_after,
+        )
 
     @field_validator("mqtt_url")
     @classmethod

@@ -40,6 +40,7 @@ def _root(
 
 
 def _mount() -> None:
+    from packline.commands.alerts import app as alerts_app
     from packline.commands.broker import app as broker_app
     from packline.commands.central import app as central_app
     from packline.commands.edge import app as edge_app
@@ -50,6 +51,7 @@ def _mount() -> None:
 
     app.add_typer(edge_app, name="edge", help="Run a packing station (edge agent).")
     app.add_typer(central_app, name="central", help="Run and manage the central service.")
+    app.add_typer(alerts_app, name="alerts", help="Watch and acknowledge alerts over MQTT.")
     app.add_typer(label_app, name="label", help="Render labels to PNG, Brother QL or ZPL.")
     app.add_typer(printer_app, name="printer", help="Query, test and fake label printers.")
     app.add_typer(scanner_app, name="scanner", help="Listen to and list barcode scanners.")

@@ -7,7 +7,8 @@ order of services is not guaranteed, so central serves its page, says in ``/heal
 and its log that it is waiting for the broker, and connects when it can; a broker that
 goes away later is reconnected to the same way. uvicorn runs on the main thread, which
 also owns the signal handlers; ingest and the downlink run in
-:class:`central.service.CentralService`'s threads.
+:class:`central.service.CentralService`'s threads, the watch (ticks, the alert outbox,
+acknowledgements over MQTT) in :class:`central.watch.loop.WatchLoop`'s.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import socket
 import time
 from types import FrameType
 
+from central.clock import Clock
 from central.db import open_db
 from central.service import CentralService
 from central.settings import CentralSettings, shown_db_url
+from central.watch.loop import WatchLoop
 from sync.errors import UserError
 from sync.mqtt import BrokerURL, parse_mqtt_url
 
@@ -74,8 +77,8 @@ def _wait_for_broker(service: CentralService, broker: BrokerURL) -> bool:
     return False
 
 
-def serve_central(settings: CentralSettings, *, version: str) -> None:
-    """Run central until SIGINT or SIGTERM: ingest, downlink and the web page.
+def serve_central(settings: CentralSettings, *, version: str, clock: Clock | None = None) -> None:
+    """Run central until SIGINT or SIGTERM: ingest, downlink, the watch and the web page.
 
     Raises :class:`StartupError` or :class:`central.db.DatabaseUnavailable` when the
     broker, the database or the HTTP port is not usable at start. ``version`` is what
@@ -108,6 +111,15 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
             max_message_bytes=settings.max_message_bytes,
             clock_every=settings.clock_every,
         )
+        # Ticks every tick_every at clock's time (the machine's by default), publishes
+        # the alert outbox, takes acknowledgements over MQTT.
+        watch = WatchLoop(
+            engine=engine,
+            session=service.session,
+            site=settings.site,
+            rules=settings.rules(),
+            clock=clock,
+        )
         sock: socket.socket | None = None
         try:
             sock = _listen(settings.http_host, settings.http_port)
@@ -115,6 +127,7 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
             service.start()
             connected = _wait_for_broker(service, broker)
             service.say_states = True
+            watch.start()  # it publishes once the broker is there
             host, port = sock.getsockname()[:2]
             # One line that says what this central is using (start-up errors stay one
             # line on their own, so it comes once every check has passed).
@@ -152,6 +165,7 @@ def serve_central(settings: CentralSettings, *, version: str) -> None:
             if not stop_requested:
                 server.run(sockets=[sock])
         finally:
+            watch.stop()
             service.stop()
             engine.dispose()
             if sock is not None:

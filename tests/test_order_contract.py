@@ -397,7 +397,15 @@ def test_import_audit_and_renderer_agree(
     stored = get_order(central_db, imported.order_no)
     assert stored is not None
     # Central assigns the revision (examples reuse order numbers, so it grows).
-    imported = imported.model_copy(update={"revision": stored.revision})
+    # Central assigns the deadlines too (from paid_at, or from when it first saw it).
+    assert stored.order is not None and stored.order.ship_by is not None
+    imported = imported.model_copy(
+        update={
+            "revision": stored.revision,
+            "pack_by": stored.order.pack_by,
+            "ship_by": stored.order.ship_by,
+        }
+    )
     assert stored.order == imported
     # What the station receives, it audits with the reasons central reported and keeps.
     (received,) = _downlink(central_db, bench_store, cursor=stored.order_seq - 1, limit=1)

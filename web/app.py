@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from central.db import READ_ONLY
 from central.settings import CentralSettings
 from central.views import change_token, list_stations, recent_shipments
+from web.watch_api import watch_routes
 
 __all__ = ["create_app"]
 
@@ -108,6 +109,8 @@ def create_app(
     def api_shipments(limit: int = Query(default=50, ge=1, le=1000)) -> dict[str, Any]:
         """The latest shipments, newest first; no recipient data."""
         return {"shipments": recent_shipments(engine, limit=limit)}
+
+    app.include_router(watch_routes(engine=engine, settings=settings))
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:

@@ -1,0 +1,122 @@
+"""The watch inside ``packline central serve``: a thread that ticks and publishes.
+
+Every ``tick_every`` (0 turns ticking off in this process) it runs :func:`tick` at the
+clock's time; about every second it publishes what waits in the alert outbox (alerts
+written by the CLI, the API or another process included). It also takes
+acknowledgements on ``packline/v1/{site}/alerts/ack``, checked against the policy's
+list of who may acknowledge.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from central.clock import Clock, SystemClock
+from central.watch.acks import BadAck, acknowledge, parse_ack
+from central.watch.alerts import publish_pending
+from central.watch.rules import WatchRules
+from central.watch.tick import TickResult, tick
+from sync import topics
+from sync.errors import UserError
+from sync.session import Message, MqttSession
+
+__all__ = ["WatchLoop"]
+
+log = logging.getLogger(__name__)
+
+
+class WatchLoop:
+    """Ticks every ``rules.tick_every`` at ``clock``'s time and publishes the outbox on
+    ``session``; ``start()`` / ``stop()``. ``last`` is the last tick's result."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        session: MqttSession,
+        site: str,
+        rules: WatchRules,
+        clock: Clock | None = None,
+        publish_every: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.session = session
+        self.site = site
+        self.rules = rules
+        self.clock: Clock = clock or SystemClock()
+        self.publish_every = publish_every
+        self.last: TickResult | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        session.route(topics.alert_ack(site), self._on_ack)
+
+    def start(self) -> None:
+        """Start the thread (the first tick runs at once)."""
+        self._thread = threading.Thread(target=self._run, name="central-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current step."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def wake(self) -> None:
+        """Publish (and tick, when due) now rather than at the next poll."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        every = self.rules.tick_every.total_seconds()
+        next_tick = time.monotonic()
+        failing = False
+        while not self._stop.is_set():
+            try:
+                if every > 0 and time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + every
+                    self.run_tick()
+                if self.session.connected:
+                    publish_pending(self.engine, site=self.site, session=self.session)
+                failing = False
+            except Exception as exc:
+                # Log the first failure of a run in full; the next round tries again.
+                if not failing:
+                    log.exception("the watch failed: %s", exc)
+                else:
+                    log.warning("the watch failed again: %s", exc)
+                failing = True
+            wait = self.publish_every
+            if every > 0:
+                wait = max(0.0, min(wait, next_tick - time.monotonic()))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def run_tick(self) -> TickResult:
+        """One tick at the clock's time (what the thread does every ``tick_every``)."""
+        result = tick(self.engine, now=self.clock.now(), site=self.site, rules=self.rules)
+        self.last = result
+        if result.alerts:
+            log.info("tick at %s: %d alerts", result.now.isoformat(), len(result.alerts))
+        return result
+
+    def _on_ack(self, message: Message) -> None:
+        try:
+            ack = parse_ack(message.payload)
+        except BadAck as exc:
+            log.warning("dropped an acknowledgement on %s: %s", message.topic, exc)
+            return
+        try:
+            done = acknowledge(self.engine, ack, now=self.clock.now(), rules=self.rules)
+        except UserError as exc:
+            log.warning("acknowledgement of %s by %s refused: %s", ack.key, ack.by, exc)
+            return
+        except sa.exc.SQLAlchemyError as exc:
+            log.error("could not store the acknowledgement of %s: %s", ack.key, exc)
+            return
+        log.info("%s (over MQTT)", done)

@@ -1,0 +1,320 @@
+"""What the watch makes of the events the benches record.
+
+Ingest calls :func:`react` for every event as it is applied (once, in ``seq`` order,
+in the batch's transaction). Reactions only record facts and arm timers: a deadline met
+(by the event's time at the bench), a problem to raise, a printer fault to check in
+5 minutes. The exceptions and alerts themselves come from the tick, which knows the
+rules and the site, usually within one ``tick_every``.
+
+Reactions by event type are registered with :func:`reacts_to`; the timers they arm are
+ordinary timer kinds (:mod:`central.watch.timers`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from central import timefix
+from central.db import orders, shipments
+from central.watch.context import Watch, when
+from central.watch.deadlines import note_packed, note_shipped, note_station
+from central.watch.exceptions import OPEN_STATES, add_note, find_by_source, open_exception
+from central.watch.rules import WatchRules
+from central.watch.tables import exceptions
+from central.watch.timers import Timer, arm, disarm, timer_kind
+from sync.events import (
+    DeviceState,
+    EventPayload,
+    OrderPacked,
+    ProblemReported,
+    ShipmentShipped,
+)
+from sync.order import InvalidOrder, validate_order
+
+__all__ = ["PRINTER_FAULT_AFTER", "PRINTER_OK", "REACTIONS", "react", "reacts_to"]
+
+log = logging.getLogger(__name__)
+
+#: A printer fault that lasts longer than this opens an ``equipment_fault``.
+PRINTER_FAULT_AFTER = dt.timedelta(minutes=5)
+#: Printer states that are not a fault.
+PRINTER_OK = frozenset({"ready", "ok", "idle", "printing", "busy", "unknown"})
+#: What a packer may report at the bench → the exception it opens.
+PROBLEMS = {"damaged": "damaged", "stock_out": "stock_out"}
+
+PROBLEM, DOUBLE, PRINTER = "bench.problem", "bench.double_shipment", "bench.printer_fault"
+
+Reaction = Callable[[Connection, RowMapping, Any, dt.datetime, dt.datetime], None]
+#: Event type → reactions(conn, event row, payload, when at the bench, central's now),
+#: run in the order they were registered.
+REACTIONS: dict[str, list[Reaction]] = {}
+
+
+def reacts_to(type_name: str) -> Callable[[Reaction], Reaction]:
+    """Register the decorated function as a reaction of the watch to ``type_name``
+    (a type may have several: a shipment meets deadlines and starts tracking)."""
+
+    def register(fn: Reaction) -> Reaction:
+        REACTIONS.setdefault(type_name, []).append(fn)
+        return fn
+
+    return register
+
+
+def react(
+    conn: Connection, row: RowMapping, payload: EventPayload | None, now: dt.datetime
+) -> None:
+    """The watch's part of applying one event (called by :mod:`central.ingest`).
+
+    ``row`` holds the event's envelope (``event_id``, ``station``, ``type``,
+    ``at_wall``, ``at_mono``, ``boot_id``); ``payload`` is its decoded model, or None
+    for a type outside the catalogue (ignored here).
+    """
+    if payload is None:
+        return
+    order_no = getattr(payload, "order_no", None)
+    if isinstance(order_no, str) and order_no:
+        note_station(conn, order_no=order_no[:64], station=row["station"])
+    reactions = REACTIONS.get(row["type"])
+    if not reactions:
+        return
+    at = timefix.event_time(
+        conn,
+        station=row["station"],
+        boot_id=row["boot_id"],
+        at_wall=row["at_wall"],
+        at_mono=row["at_mono"],
+    )
+    for reaction in reactions:
+        reaction(conn, row, payload, at, now)
+
+
+# --------------------------------------------------------------------------- reactions
+
+
+@reacts_to(OrderPacked.TYPE)
+def _packed(
+    conn: Connection, row: RowMapping, packed: OrderPacked, at: dt.datetime, now: dt.datetime
+) -> None:
+    note_packed(
+        conn,
+        order_no=packed.order_no[:64],
+        station=row["station"],
+        event_id=row["event_id"],
+        at=at,
+        now=now,
+    )
+
+
+@reacts_to(ShipmentShipped.TYPE)
+def _shipped(
+    conn: Connection, row: RowMapping, shipped: ShipmentShipped, at: dt.datetime, now: dt.datetime
+) -> None:
+    order_no = shipped.order_no[:64]
+    note_shipped(conn, order_no=order_no, now=now)
+    confirmed = conn.execute(
+        sa.select(sa.func.count()).where(shipments.c.order_no == order_no)
+    ).scalar_one()
+    if confirmed > _parcel_count(conn, order_no, default=shipped.parcel_count):
+        arm(conn, kind=DOUBLE, subject=order_no, due_at=min(at, now), keep_earlier=True)
+
+
+@reacts_to(ProblemReported.TYPE)
+def _problem(
+    conn: Connection, row: RowMapping, problem: ProblemReported, at: dt.datetime, now: dt.datetime
+) -> None:
+    if problem.problem not in PROBLEMS:
+        log.warning(
+            "station %s reported an unknown problem %r with %s; not raised",
+            row["station"],
+            problem.problem,
+            problem.order_no,
+        )
+        return
+    arm(
+        conn,
+        kind=PROBLEM,
+        subject=row["event_id"],
+        due_at=min(at, now),
+        data={
+            "order_no": problem.order_no[:64],
+            "problem": problem.problem,
+            "note": problem.note,
+            "operator": problem.operator,
+            "station": row["station"],
+            "at": at.isoformat(),
+        },
+    )
+
+
+@reacts_to(DeviceState.TYPE)
+def _device(
+    conn: Connection, row: RowMapping, state: DeviceState, at: dt.datetime, now: dt.datetime
+) -> None:
+    if state.device != "printer":
+        return
+    station = row["station"]
+    if state.state.lower() in PRINTER_OK:
+        disarm(conn, kind=PRINTER, subject=station, skip_locked=True)
+        fault = _open_fault(conn, station)
+        if fault is not None:
+            add_note(
+                Watch(conn=conn, now=now, rules=WatchRules()),
+                int(fault["id"]),
+                entry="note",
+                text=f"printer of {station} is {state.state} again at {when(at)}",
+                by=station,
+            )
+        return
+    # The fault's start counts: later fault states (no media, then cover open) keep it.
+    arm(
+        conn,
+        kind=PRINTER,
+        subject=station,
+        due_at=at + PRINTER_FAULT_AFTER,
+        keep_earlier=True,
+        data={
+            "since": at.isoformat(),
+            "state": state.state,
+            "detail": state.detail,
+            "model": state.model,
+            "serial": state.serial,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- the timers
+
+
+def _parcel_count(conn: Connection, order_no: str, *, default: int) -> int:
+    body = conn.execute(sa.select(orders.c.body).where(orders.c.order_no == order_no)).scalar()
+    if not isinstance(body, dict):
+        return default
+    try:
+        return validate_order(body).parcel_count
+    except InvalidOrder:
+        return default
+
+
+def _open_fault(conn: Connection, station: str) -> RowMapping | None:
+    return (
+        conn.execute(
+            sa.select(exceptions)
+            .where(
+                exceptions.c.type == "equipment_fault",
+                exceptions.c.source_key.like(f"equipment_fault:{station}:printer:%"),
+                exceptions.c.state.in_(OPEN_STATES),
+            )
+            .order_by(exceptions.c.id.desc())
+        )
+        .mappings()
+        .first()
+    )
+
+
+@timer_kind(PROBLEM, rank=60)
+def _raise_problem(watch: Watch, timer: Timer) -> None:
+    data = timer.data
+    kind = PROBLEMS[str(data["problem"])]
+    order_no = str(data["order_no"])
+    who = str(data.get("operator") or data["station"])
+    words = "damaged goods" if kind == "damaged" else "out of stock"
+    note = f": {data['note']}" if data.get("note") else ""
+    text = f"{order_no}: {words}, reported at {data['station']} by {who}{note}"
+    open_one = (
+        watch.conn.execute(
+            sa.select(exceptions.c.id).where(
+                exceptions.c.type == kind,
+                exceptions.c.order_no == order_no,
+                exceptions.c.state.in_(OPEN_STATES),
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if open_one is not None:
+        add_note(watch, int(open_one), entry="note", text=f"reported again: {text}", by=who)
+        return
+    open_exception(
+        watch,
+        type=kind,
+        order_no=order_no,
+        description=text,
+        found_by=who,
+        found_at=dt.datetime.fromisoformat(str(data["at"])),
+        source_key=f"{kind}:{order_no}:{timer.subject}",
+    )
+
+
+@timer_kind(DOUBLE, rank=60)
+def _double_shipment(watch: Watch, timer: Timer) -> None:
+    order_no = timer.subject
+    rows = watch.conn.execute(
+        sa.select(
+            shipments.c.station,
+            shipments.c.tracking_no,
+            shipments.c.parcel_no,
+            shipments.c.parcel_count,
+        )
+        .where(shipments.c.order_no == order_no)
+        .order_by(shipments.c.id)
+    ).all()
+    expected = _parcel_count(watch.conn, order_no, default=rows[0].parcel_count if rows else 1)
+    if len(rows) <= expected:
+        return
+    benches = sorted({r.station for r in rows})
+    parcels = ", ".join(
+        f"{r.station} parcel {r.parcel_no}/{r.parcel_count} {r.tracking_no or '(no tracking no)'}"
+        for r in rows
+    )
+    text = (
+        f"{order_no} ships in {expected} parcel{'s' if expected != 1 else ''} but "
+        f"{len(rows)} were confirmed, by {', '.join(benches)}: {parcels}"
+    )
+    source = f"double_shipment:{order_no}"
+    existing = find_by_source(watch.conn, source)
+    if existing is None:
+        opened = open_exception(
+            watch,
+            type="double_shipment",
+            order_no=order_no,
+            description=text,
+            found_by="central",
+            source_key=source,
+        )
+        if opened is not None:
+            return
+        existing = find_by_source(watch.conn, source)
+    if existing is not None and existing["description"] != text:
+        add_note(watch, int(existing["id"]), entry="note", text=f"more parcels: {text}")
+
+
+@timer_kind(PRINTER, rank=60)
+def _printer_fault(watch: Watch, timer: Timer) -> None:
+    station = timer.subject
+    data = timer.data
+    since = dt.datetime.fromisoformat(str(data["since"]))
+    device = " ".join(str(data.get(k) or "") for k in ("model", "serial")).strip()
+    detail = f" ({data['detail']})" if data.get("detail") else ""
+    text = (
+        f"printer of {station}{' ' + device if device else ''} is {data['state']}{detail} "
+        f"since {when(since)}, {int(PRINTER_FAULT_AFTER.total_seconds() // 60)} min and more"
+    )
+    fault = _open_fault(watch.conn, station)
+    if fault is not None:
+        add_note(watch, int(fault["id"]), entry="note", text=f"still: {text}")
+        return
+    open_exception(
+        watch,
+        type="equipment_fault",
+        description=text,
+        found_by=station,
+        found_at=since,
+        source_key=f"equipment_fault:{station}:printer:{since.isoformat()}",
+    )
