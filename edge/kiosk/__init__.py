@@ -1,22 +1,13 @@
 """The packer's screen (kiosk): a local page served by the agent, live over SSE.
 
-:func:`bind_kiosk` takes the ``kiosk_listen`` address at start; :class:`KioskServer`
-serves :func:`create_kiosk_app` on it from a thread of its own; :class:`ViewFeed`
-draws the bench's view off the bench's thread and hands it to every open page.
+- :mod:`edge.kiosk.listen`: :func:`~edge.kiosk.listen.bind_kiosk` takes the
+  ``kiosk_listen`` address at start (or says in one line why it cannot);
+- :mod:`edge.kiosk.server`: :class:`~edge.kiosk.server.KioskServer` serves the app
+  from a thread of its own;
+- :mod:`edge.kiosk.app`: :func:`~edge.kiosk.app.create_kiosk_app`, the page, its
+  live feed (``/events``), ``/api/view`` and ``/healthz``;
+- :mod:`edge.kiosk.feed`: :class:`~edge.kiosk.feed.ViewFeed` draws the bench's view
+  off the bench's thread and hands it to every open page.
+
 See docs/station.md, "The packer's screen".
 """
-
-from edge.kiosk.app import create_kiosk_app
-from edge.kiosk.feed import Frame, ScreenSource, ViewFeed
-from edge.kiosk.server import KioskServer, KioskUnavailable, bind_kiosk, split_listen
-
-__all__ = [
-    "Frame",
-    "KioskServer",
-    "KioskUnavailable",
-    "ScreenSource",
-    "ViewFeed",
-    "bind_kiosk",
-    "create_kiosk_app",
-    "split_listen",
-]

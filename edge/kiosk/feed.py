@@ -14,6 +14,7 @@ the broker went away, the clock skew became known).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from typing import Protocol
@@ -91,10 +92,8 @@ class ViewFeed:
         loop, poked = self._loop, self._poked
         if loop is None or poked is None:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed while the bench went on
             loop.call_soon_threadsafe(poked.set)
-        except RuntimeError:  # the loop closed while the bench went on
-            pass
 
     def _draw(self) -> tuple[BenchView, str, str]:
         view = self.source.view()
@@ -130,10 +129,8 @@ class ViewFeed:
             while not self._stopping:
                 self._poked.clear()  # before drawing: a change meanwhile draws again
                 await self._publish()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._poked.wait(), timeout=self.refresh)
-                except TimeoutError:
-                    pass
         finally:
             unsubscribe()
 
@@ -175,4 +172,3 @@ class ViewFeed:
         if self._stopping:
             return None
         return self._frame
-

@@ -10,7 +10,6 @@ on scanning and recording (the log says so).
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 import threading
@@ -18,56 +17,15 @@ import time
 
 from edge.kiosk.app import create_kiosk_app
 from edge.kiosk.feed import ScreenSource
-from sync.errors import UserError
 
-__all__ = ["KioskServer", "KioskUnavailable", "bind_kiosk", "split_listen"]
+__all__ = ["KioskServer"]
 
 log = logging.getLogger(__name__)
 
 
-class KioskUnavailable(UserError):
-    """The packer's screen cannot be served where ``kiosk_listen`` says; ``str()`` says
-    why and what to do."""
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:8090"`` → ``("127.0.0.1", 8090)``; ``"[::1]:8090"`` → ``("::1", 8090)``."""
-    host, _, port = listen.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or not port.isdigit():
-        raise KioskUnavailable(f"kiosk_listen: give host:port, e.g. 127.0.0.1:8090, not {listen!r}")
-    return host, int(port)
-
-
-_WHY = {
-    errno.EADDRINUSE: "the port is in use (another packline edge run on this bench?): stop "
-    "that program, or set kiosk_listen to a free host:port",
-    errno.EADDRNOTAVAIL: "that is not an address of this machine: set kiosk_listen to one "
-    "of its addresses, e.g. 127.0.0.1:8090",
-    errno.EACCES: "this user may not use that port: set kiosk_listen to a port above 1023",
-}
-
-
-def bind_kiosk(listen: str) -> socket.socket:
-    """Take the kiosk's address now; :class:`KioskUnavailable` when it cannot be had."""
-    host, port = split_listen(listen)
-    where = f"http://{listen}/"
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        return socket.create_server((host, port), family=infos[0][0])
-    except socket.gaierror as exc:
-        raise KioskUnavailable(
-            f"cannot serve the packer's screen on {where}: unknown host {host!r} ({exc.strerror}); "
-            "set kiosk_listen to an address of this machine"
-        ) from None
-    except OSError as exc:
-        why = _WHY.get(exc.errno or 0) or (exc.strerror or str(exc))
-        raise KioskUnavailable(f"cannot serve the packer's screen on {where}: {why}") from None
-
-
 class KioskServer:
-    """The kiosk app served by uvicorn on ``sock`` (from :func:`bind_kiosk`), on a thread.
+    """The kiosk app served by uvicorn on ``sock`` (:func:`edge.kiosk.listen.bind_kiosk`),
+    on a thread of its own.
 
     :meth:`start` returns once the page is served (or after ``start_timeout``, with a
     log line: the bench does not wait for its screen); :meth:`stop` ends open streams

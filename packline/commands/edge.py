@@ -72,7 +72,8 @@ def run(
     state and the bench waits for it.
     """
     from edge.factory import build_agent
-    from edge.kiosk import KioskServer, bind_kiosk
+    from edge.kiosk.listen import bind_kiosk
+    from edge.kiosk.server import KioskServer
 
     setup_logging()
     settings = _settings(

@@ -45,6 +45,8 @@
     return span;
   }
 
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
   function setText(id, text) {
     const el = $(id);
     if (el.textContent !== text) el.textContent = text;
@@ -65,7 +67,7 @@
   }
 
   function clockTime(ms) {
-    return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
 
   // "1 h 12 min left" / "overdue by 4 min 10 s", with a class for colour.
@@ -296,7 +298,7 @@
       const li = document.createElement("li");
       if (p.parcel_no === o.parcel_no) li.className = "current";
       li.dataset.parcel = String(p.parcel_no);
-      li.textContent = `Parcel ${p.parcel_no}: ${p.state}${p.items ? ` · ${p.items} items` : ""}${p.error ? ` — ${p.error}` : ""}`;
+      li.textContent = `Parcel ${p.parcel_no}: ${p.state}${p.items ? ` · ${plural(p.items, "item")}` : ""}${p.error ? ` — ${p.error}` : ""}`;
       parcels.appendChild(li);
     }
   }
@@ -349,7 +351,7 @@
       fact("sync", "All records sent to central", "");
       return;
     }
-    const records = s.backlog === 1 ? "1 record" : `${s.backlog} records`;
+    const records = plural(s.backlog, "record");
     let text = `${records} not yet at central`;
     if (s.oldest_unsent_at) {
       const age = (benchNow() - s.oldest_unsent_at * 1000) / 1000;
@@ -368,7 +370,7 @@
       name.textContent = n.order_no;
       const what = document.createElement("span");
       what.className = "muted";
-      what.textContent = ` · ${n.items} items${n.parcels > 1 ? ` · ${n.parcels} parcels` : ""}`;
+      what.textContent = ` · ${plural(n.items, "item")}${n.parcels > 1 ? ` · ${n.parcels} parcels` : ""} `;
       li.append(name, what);
       const due = n.pack_by || n.ship_by;
       if (due) {
