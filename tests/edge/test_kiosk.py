@@ -322,3 +322,13 @@ def test_an_address_that_cannot_be_had_says_why(listen: str, words: str) -> None
         bind_kiosk(listen)
     assert words in str(caught.value)
     assert str(caught.value).startswith("cannot serve the packer's screen on ")
+
+
+def test_the_docs_quote_the_line_a_port_in_use_gives() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "station.md").read_text()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(KioskUnavailable) as caught:
+            bind_kiosk(f"127.0.0.1:{port}")
+    line = f"packline: error: {caught.value}".replace(str(port), "8090")
+    assert f"\n{line}\n" in doc
