@@ -43,6 +43,11 @@ class KioskServer:
     ) -> None:
         import uvicorn
 
+        # uvicorn says "Started server process" and the like at INFO on a logger named
+        # "error"; the bench's log keeps its own line for that, and uvicorn's warnings.
+        served = logging.getLogger("uvicorn.error")
+        if served.level == logging.NOTSET:
+            served.setLevel(logging.WARNING)
         self.sock = sock
         self.app, self.feed = create_kiosk_app(
             source=source, station=station, version=version, refresh=refresh

@@ -96,6 +96,8 @@ def run(
     kiosk = KioskServer(sock=sock, source=agent, station=settings.station, version=__version__)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
+        # The screen stops drawing first: the agent is about to close its store.
+        kiosk.feed.stop_soon()
         agent.stop()
 
     signal.signal(signal.SIGTERM, _stop)
