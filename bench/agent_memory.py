@@ -22,7 +22,7 @@ from pathlib import Path
 
 from edge.clock import SystemClock
 from edge.store import StationStore
-from packline.devbroker import MosquittoBroker
+from packline.devbroker import MosquittoBroker, free_port
 from packline.samples import sample_orders
 from sync.events import ScanRejected, ShipmentShipped
 from sync.messages import OrdersMessage
@@ -80,6 +80,8 @@ def run_agent(data: Path, *, station: str, mqtt_url: str, seconds: float) -> flo
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
+        # The packer's screen is served (and counted) as on a bench, on a free port.
+        env={**os.environ, "PACKLINE_KIOSK_LISTEN": f"127.0.0.1:{free_port()}"},
     )  # fmt: skip
     try:
         time.sleep(2.0)  # imports, store open, first status and batches

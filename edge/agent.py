@@ -144,6 +144,8 @@ class Agent:
         self._orders_changed = False
         self._last_scan_at: float | None = None
         self._purged_at: float | None = None
+        # The screen reads on its own connection: drawing it never holds the bench's lock.
+        self._screen = store.screen_reader()
         devices.on_change = self._device_changed
 
     # -- state -------------------------------------------------------------------------
@@ -377,14 +379,20 @@ class Agent:
             printing=printing,
         )
         now = self.clock.wall()
-        oldest = self.store.backlog_oldest_at()
+        oldest = self._screen.backlog_oldest_at()
         session = self.uplink.session.state
         broker = "connected" if session.connected else f"not connected: {session.reason}"
+        # The fleet's part of the uplink (clock skew, a second bench under this name)
+        # is shown when the uplink reports it.
+        skew = getattr(self.uplink, "clock_skew_s", None)
+        conflict = getattr(self.uplink, "name_conflict", None)
         sync = SyncView(
-            backlog=self.store.backlog(),
+            backlog=self._screen.backlog(),
             oldest_unsent_at=oldest,
             oldest_unsent_age_s=None if oldest is None else max(0.0, now - oldest),
             broker=broker,
+            clock_skew_s=skew if isinstance(skew, int | float) else None,
+            name_conflict=conflict if isinstance(conflict, str) and conflict else None,
         )
         current = state.order.order_no if state.order else None
         return build_view(
@@ -395,7 +403,7 @@ class Agent:
             now=now,
             devices=devices,
             sync=sync,
-            next_orders=self.store.next_to_pack(limit=8, exclude=current),
+            next_orders=self._screen.next_to_pack(limit=8, exclude=current),
         )
 
     def health(self) -> dict[str, Any]:
@@ -466,4 +474,5 @@ class Agent:
         self.scanner.close()
         self.uplink.stop()
         self.printer.close()
+        self._screen.close()
         self.store.close()

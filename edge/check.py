@@ -9,6 +9,9 @@ Two kinds of finding:
 - **not working now**: the scanner is not plugged in, the printer is off or has the
   wrong roll loaded, the broker is not reachable. These are states the bench shows
   and recovers from; ``edge check`` lists them with what to do.
+
+The packer's screen's address (``kiosk_listen``) is checked too: ``edge check`` says
+when its port is taken; ``edge run`` takes it first and stops there (docs/station.md).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "CannotWork",
     "Finding",
     "check_broker",
+    "check_kiosk",
     "check_station",
     "resolve_label",
 ]
@@ -105,6 +109,17 @@ def check_broker(url: str, *, client_id: str, timeout: float) -> Finding:
     )
 
 
+def check_kiosk(listen: str) -> Finding:
+    """Whether the packer's screen can be served on ``kiosk_listen`` (taken and let go)."""
+    from edge.kiosk.listen import KioskUnavailable, bind_kiosk
+
+    try:
+        bind_kiosk(listen).close()
+    except KioskUnavailable as exc:
+        return Finding(what="kiosk", ok=False, message=exc.where, fix=exc.why)
+    return Finding(what="kiosk", ok=True, message=f"http://{listen}/: free for the screen")
+
+
 def _data_dir(path: Path) -> Finding:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -161,6 +176,7 @@ def check_station(settings: StationSettings, *, broker_timeout: float = 3.0) -> 
                     else "plug the scanner in (the bench waits for it; see docs/scanners.md)",
                 )
             )
+    findings.append(check_kiosk(settings.kiosk_listen))
     findings.append(
         check_broker(
             settings.mqtt_url,

@@ -29,6 +29,7 @@ __all__ = [
     "MIGRATIONS",
     "WRITERS",
     "Fact",
+    "ScreenReader",
     "Shipment",
     "StationStore",
     "StoreUnusable",
@@ -202,6 +203,65 @@ class StoreUnusable(UserError):
     not a usable SQLite database. ``str()`` says which and what to do."""
 
 
+def _backlog(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+def _backlog_oldest_at(db: sqlite3.Connection) -> float | None:
+    row = db.execute(
+        "SELECT at_wall FROM events WHERE seq = (SELECT MIN(seq) FROM outbox)"
+    ).fetchone()
+    return None if row is None else float(row[0])
+
+
+def _next_to_pack(db: sqlite3.Connection, *, limit: int, exclude: str | None) -> list[Order]:
+    rows = db.execute(
+        "SELECT o.data FROM orders o LEFT JOIN (SELECT order_no, COUNT(*) AS n"
+        " FROM shipments GROUP BY order_no) s ON s.order_no = o.order_no"
+        " WHERE o.status = 'ready' AND COALESCE(s.n, 0) < o.parcel_count"
+        " AND o.order_no IS NOT ?"
+        " ORDER BY o.deadline IS NULL, o.deadline, o.received_at, o.order_no LIMIT ?",
+        (exclude, limit),
+    ).fetchall()
+    return [Order.model_validate_json(r[0]) for r in rows]
+
+
+class ScreenReader:
+    """What the packer's screen reads from the station store, on a connection of its own.
+
+    The screen is drawn on another thread than the bench's; with its own read-only
+    connection (WAL: readers never wait for the writer, nor it for them) drawing the
+    screen never holds the lock the bench records under, so a scan never waits for
+    the page. Thread-safe. Open it with :meth:`StationStore.screen_reader`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA query_only=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+
+    def backlog(self) -> int:
+        """How many events are not yet acknowledged by central."""
+        with self._lock:
+            return _backlog(self._db)
+
+    def backlog_oldest_at(self) -> float | None:
+        """Wall time of the oldest event central has not acknowledged; None when none."""
+        with self._lock:
+            return _backlog_oldest_at(self._db)
+
+    def next_to_pack(self, *, limit: int = 10, exclude: str | None = None) -> list[Order]:
+        """As :meth:`StationStore.next_to_pack`."""
+        with self._lock:
+            return _next_to_pack(self._db, limit=limit, exclude=exclude)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+
 class StationStore:
     """The durable state of one station. Thread-safe: one connection behind a lock.
 
@@ -294,6 +354,10 @@ class StationStore:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+    def screen_reader(self) -> ScreenReader:
+        """A reader of what the packer's screen shows, on its own connection (close it)."""
+        return ScreenReader(self.path)
 
     # -- events and outbox -------------------------------------------------------
 
@@ -428,7 +492,7 @@ class StationStore:
     def backlog(self) -> int:
         """How many events are not yet acknowledged by central."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return _backlog(self._db)
 
     # -- what the running agent last knew of its link, for `packline edge status` --
 
@@ -456,10 +520,7 @@ class StationStore:
     def backlog_oldest_at(self) -> float | None:
         """Wall time of the oldest event central has not acknowledged; None when none."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT at_wall FROM events WHERE seq = (SELECT MIN(seq) FROM outbox)"
-            ).fetchone()
-        return None if row is None else float(row[0])
+            return _backlog_oldest_at(self._db)
 
     def events(
         self, *, type: str | None = None, prefix: str | None = None, last: int | None = None
@@ -592,15 +653,7 @@ class StationStore:
         """Orders ready to pack and not yet shipped, soonest deadline first (no deadline
         last, then in the order they arrived)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT o.data FROM orders o LEFT JOIN (SELECT order_no, COUNT(*) AS n"
-                " FROM shipments GROUP BY order_no) s ON s.order_no = o.order_no"
-                " WHERE o.status = 'ready' AND COALESCE(s.n, 0) < o.parcel_count"
-                " AND o.order_no IS NOT ?"
-                " ORDER BY o.deadline IS NULL, o.deadline, o.received_at, o.order_no LIMIT ?",
-                (exclude, limit),
-            ).fetchall()
-        return [Order.model_validate_json(r[0]) for r in rows]
+            return _next_to_pack(self._db, limit=limit, exclude=exclude)
 
     # -- customer data (C1) ----------------------------------------------------------------
 

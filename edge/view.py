@@ -137,12 +137,19 @@ class DevicesView(_View):
 
 
 class SyncView(_View):
-    """What central has not received yet, and the broker connection in words."""
+    """What central has not received yet, and the broker connection in words.
+
+    ``clock_skew_s`` (this bench's clock minus central's, None until known) and
+    ``name_conflict`` (central's words while another bench uses this station's name)
+    come from the uplink when it knows them.
+    """
 
     backlog: int
     oldest_unsent_at: float | None
     oldest_unsent_age_s: float | None
     broker: str
+    clock_skew_s: float | None = None
+    name_conflict: str | None = None
 
 
 class NextOrder(_View):

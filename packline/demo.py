@@ -25,7 +25,7 @@ from pathlib import Path
 
 import typer
 
-from packline.devbroker import MosquittoBroker, stop_process
+from packline.devbroker import MosquittoBroker, free_port, stop_process
 from packline.logs import setup_logging
 from packline.samples import packing_scans, sample_orders
 from sync.errors import UserError
@@ -41,6 +41,8 @@ class _Station:
 
     def __init__(self, *, name: str, workdir: Path, mqtt_url: str, site: str) -> None:
         self.name = name
+        # Each bench's packer's screen on a port of its own (the default 8090 is one).
+        self.kiosk = f"127.0.0.1:{free_port()}"
         self.master, slave = os.openpty()
         self.tty = os.ttyname(slave)
         self._slave = slave  # keep open so the pty survives until the agent opens it
@@ -68,9 +70,14 @@ class _Station:
                 "--data-dir",
                 str(data),
             ],
-            env={**os.environ, "PACKLINE_SITE": site},
+            env={**os.environ, "PACKLINE_SITE": site, "PACKLINE_KIOSK_LISTEN": self.kiosk},
             stdin=subprocess.DEVNULL,
         )
+
+    @property
+    def screen(self) -> str:
+        """Where this bench's packer's screen is served."""
+        return f"http://{self.kiosk}/"
 
     def scan(self, code: str) -> None:
         os.write(self.master, code.encode() + b"\r")
@@ -229,8 +236,9 @@ def demo(
             benches.append(
                 _Station(name=f"bench-{i + 1:02d}", workdir=root, mqtt_url=mqtt_url, site=site)
             )
+        screens = "".join(f"  {b.name} packer's screen {b.screen}\n" for b in benches)
         print(
-            f"\npackline demo is running: status page {page}\n"
+            f"\npackline demo is running: status page {page}\n{screens}"
             f"broker {hide_password(mqtt_url)}, state in {root}. Ctrl-C stops everything.\n",
             flush=True,
         )

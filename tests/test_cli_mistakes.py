@@ -273,7 +273,9 @@ def test_mistake_is_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
     if case.setup is not None:
         case.setup(tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in case.args]
-    line = _one_line(run_packline(*args, timeout=60))
+    # Never the default screen port: a mistake must be found whatever else runs here.
+    kiosk = {"PACKLINE_KIOSK_LISTEN": f"127.0.0.1:{free_port()}"}
+    line = _one_line(run_packline(*args, timeout=60, env=kiosk))
     for word in case.words:
         assert word in line, line
 
@@ -290,6 +292,16 @@ def test_demo_on_a_status_page_port_in_use(port_in_use: int, tmp_path: Path) -> 
     line = _one_line(run_packline("demo", "--http-port", str(port_in_use), "--workdir", tmp_path))
     assert f"127.0.0.1:{port_in_use}" in line and "choose another --http-port" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_edge_run_on_a_kiosk_port_in_use(port_in_use: int, tmp_path: Path) -> None:
+    # A second agent for the same bench stops before it opens the scanner or the store.
+    args = _agent_args("--data-dir", str(tmp_path / "data"))
+    env = {"PACKLINE_KIOSK_LISTEN": f"127.0.0.1:{port_in_use}"}
+    line = _one_line(run_packline(*(a.replace("{tmp}", str(tmp_path)) for a in args), env=env))
+    assert f"cannot serve the packer's screen on http://127.0.0.1:{port_in_use}/" in line
+    assert "the port is in use" in line and "set kiosk_listen" in line
+    assert not (tmp_path / "data").exists()
 
 
 def test_fake_printer_control_port_in_use(port_in_use: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,10 @@ def _get(url: str) -> Any:
             return json.loads(resp.read())
     except OSError:
         return None
+
+
+def log_text(tmp_path: Path) -> str:
+    return (tmp_path / "demo.log").read_text(errors="replace")
 
 
 def _children(pid: int) -> list[int]:
@@ -76,6 +81,12 @@ def test_demo_runs_three_shipping_stations_and_stops_cleanly(tmp_path: Path) -> 
         listed = _get(base + "/api/stations")
         listed = listed["stations"] if isinstance(listed, dict) else listed
         assert {s["station"] for s in listed if s["online"]} == stations
+        # Each bench serves its packer's screen where the demo says.
+        screens = re.findall(r"(bench-\d+) packer's screen (http://\S+)", log_text(tmp_path))
+        assert {name for name, _ in screens} == stations
+        for name, url in screens:
+            view = _get(url + "api/view")
+            assert view is not None and view["station"] == name and view["operator"]
         children = _children(proc.pid)
         assert len(children) >= 5  # broker, central and three stations
     finally:

@@ -65,13 +65,16 @@ def run(
     ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Run the edge agent until Ctrl-C or SIGTERM.
+    """Run the edge agent until Ctrl-C or SIGTERM, and the packer's screen on kiosk_listen.
 
     Settings that can never work (a label the printer cannot print, a resolution that
-    is not the printer's, an unwritable data_dir) stop it with one line and exit code
-    2; a device that is missing or off is shown as a state and the bench waits for it.
+    is not the printer's, an unwritable data_dir) and a kiosk_listen port in use stop
+    it with one line and exit code 2; a device that is missing or off is shown as a
+    state and the bench waits for it.
     """
     from edge.factory import build_agent
+    from edge.kiosk.listen import bind_kiosk
+    from edge.kiosk.server import KioskServer
 
     setup_logging()
     settings = _settings(
@@ -83,14 +86,28 @@ def run(
         printer=printer,
         data_dir=data_dir,
     )
-    agent = build_agent(settings, version=__version__)
+    # The screen's port first: a second agent for this bench stops here, before it
+    # opens the scanner, the printer or the store.
+    sock = bind_kiosk(settings.kiosk_listen)
+    try:
+        agent = build_agent(settings, version=__version__)
+    except BaseException:
+        sock.close()
+        raise
+    kiosk = KioskServer(sock=sock, source=agent, station=settings.station, version=__version__)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
+        # The screen stops drawing first: the agent is about to close its store.
+        kiosk.feed.stop_soon()
         agent.stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    agent.run()
+    kiosk.start()
+    try:
+        agent.run()
+    finally:
+        kiosk.stop()
 
 
 @app.command()

@@ -74,6 +74,7 @@ class Site:
             f'mqtt_url_file = "{self.bench_etc}/broker.url"\n'
             f'scanner = "serial://{os.ttyname(self._slave)}?baud=9600&terminator=cr"\n'
             f'printer = "file://{self.bench_data}/printed"\n'
+            f'kiosk_listen = "127.0.0.1:{free_port()}"\n'
         )
 
     def start_central(self) -> None:

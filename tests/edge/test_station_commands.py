@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ def test_edge_check_says_ready_when_everything_answers(
         mqtt_url=broker.url,
         scanner="script:?scan=X&interval=0",
         printer=fake.url,
+        kiosk_listen=f"127.0.0.1:{free_port()}",
     )
     done = run_packline("edge", "check", "--config", config)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -58,25 +60,31 @@ def test_edge_check_says_ready_when_everything_answers(
     assert any(line.startswith("ok      label: 62 ") and "300 dpi" in line for line in lines)
     assert any(line.startswith("ok      broker:") for line in lines)
     assert any(line.startswith("ok      media: 62 labels loaded") for line in lines)
+    assert any(line.startswith("ok      kiosk: http://127.0.0.1:") for line in lines)
 
 
 def test_edge_check_names_what_to_fix(tmp_path: Path, fake: FakeQLPrinter) -> None:
     fake.set(media="29")  # the wrong roll
-    config = write_config(
-        tmp_path / "station.toml",
-        station="bench-c",
-        data_dir=str(tmp_path / "data"),
-        mqtt_url=f"mqtt://127.0.0.1:{free_port()}",
-        scanner=f"serial://{tmp_path}/no-such-tty",
-        printer=fake.url,
-    )
-    done = run_packline("edge", "check", "--config", config, "--timeout", "1")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path / "station.toml",
+            station="bench-c",
+            data_dir=str(tmp_path / "data"),
+            mqtt_url=f"mqtt://127.0.0.1:{free_port()}",
+            scanner=f"serial://{tmp_path}/no-such-tty",
+            printer=fake.url,
+            kiosk_listen=f"127.0.0.1:{port}",
+        )
+        done = run_packline("edge", "check", "--config", config, "--timeout", "1")
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
     assert "PROBLEM media: The printer has 29 mm endless labels loaded" in out
     assert "PROBLEM scanner:" in out and "gone" in out and "plug the scanner in" in out
     assert "PROBLEM broker:" in out and "works offline" in out
-    assert out.splitlines()[-1] == "3 to fix"
+    assert f"PROBLEM kiosk: http://127.0.0.1:{port}/" in out
+    assert "fix: the port is in use (another packline edge run on this bench?)" in out
+    assert out.splitlines()[-1] == "4 to fix"
     assert "Traceback" not in done.stderr
 
 
@@ -134,6 +142,7 @@ def test_edge_run_takes_the_site_from_its_option(tmp_path: Path) -> None:
         mqtt_url=f"mqtt://127.0.0.1:{free_port()}",
         scanner="script:?scan=X&interval=5",
         printer=f"file://{tmp_path / 'printed'}",
+        kiosk_listen=f"127.0.0.1:{free_port()}",
     )
     log = tmp_path / "edge.log"
     with log.open("wb") as out:

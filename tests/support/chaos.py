@@ -30,6 +30,7 @@ from typing import Any
 import zxingcpp
 
 from drivers.fakes.ql import FakeQLPrinter
+from packline.devbroker import free_port
 from packline.samples import sample_orders
 from tests.support.processes import query
 from tests.support.waiting import wait_for
@@ -90,6 +91,7 @@ class BenchChaos:
                     f'scanner = "serial://{self.tty}?baud=9600&terminator=cr"',
                     f'printer = "{self.fake.url}&poll_interval=0.02"',
                     "print_packing_list = true",
+                    f'kiosk_listen = "127.0.0.1:{free_port()}"',
                     "",
                 ]
             )

@@ -114,7 +114,8 @@ class Station:
     """``packline edge run`` reading a pty as its serial scanner, printing to files.
 
     ``settings`` are written to the station's ``station.toml`` (docs/station.md), e.g.
-    ``{"confirm": "scan"}``; ``printer`` replaces the file printer's URL.
+    ``{"confirm": "scan"}``; ``printer`` replaces the file printer's URL. The packer's
+    screen is served on a free port (``kiosk_url``) unless ``kiosk_listen`` is given.
     """
 
     BADGE = "OP-0042"
@@ -141,7 +142,9 @@ class Station:
         self.site = site
         self.printer = printer or f"file://{self.printed}"
         self.config = self.data / "station.toml"
-        lines = [f"{key} = {json.dumps(value)}" for key, value in (settings or {}).items()]
+        settings = {"kiosk_listen": f"127.0.0.1:{free_port()}", **(settings or {})}
+        self.kiosk_listen = str(settings["kiosk_listen"])
+        lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
         self.config.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -172,6 +175,31 @@ class Station:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "PACKLINE_SITE": self.site, "PACKLINE_RESEND_AFTER": "1"},
             )
+        return self
+
+    @property
+    def kiosk_url(self) -> str:
+        """The packer's screen of this station, e.g. ``http://127.0.0.1:41234``."""
+        return f"http://{self.kiosk_listen}"
+
+    def kiosk_get(self, path: str) -> Any:
+        """GET ``path`` from the kiosk as JSON."""
+        with urllib.request.urlopen(self.kiosk_url + path, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def kiosk_ready(self, *, timeout: float = 60.0) -> Station:
+        """Wait until this start of the agent serves its screen."""
+
+        def serving() -> bool:
+            if not self.alive():
+                raise AssertionError(f"the agent exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.kiosk_url + "/healthz", timeout=1) as resp:
+                    return bool(resp.status == 200)
+            except OSError:
+                return False
+
+        wait_for(serving, what=f"{self.name}'s screen on {self.kiosk_url}", timeout=timeout)
         return self
 
     def alive(self) -> bool:
@@ -244,6 +272,13 @@ class Station:
 
     def stop(self) -> None:
         stop_process(self.proc, timeout=15)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the agent, as a power cut or a crash would end it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
         self.proc = None
 
     def close(self) -> None:
