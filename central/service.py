@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -34,12 +35,21 @@ from sync import topics
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireError, decode, encode
 from sync.session import Message, MqttSession, SessionState
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "CentralService", "DeadLetter"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "SHARE_GROUP", "CentralService", "DeadLetter"]
 
 log = logging.getLogger(__name__)
 
 #: A station message bigger than this (bytes) is set aside unread.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+
+#: The shared subscription's group: each batch goes to one of the central processes
+#: subscribed as ``$share/packline-central/packline/v1/{site}/stations/+/events``.
+SHARE_GROUP = "packline-central"
+
+#: How long the broker keeps a named worker's session (and the batches routed to it)
+#: after it went away: long enough for a restart, short enough that a worker taken out
+#: of service does not hold batches the others could take (the stations resend them).
+WORKER_SESSION_EXPIRY = 60
 
 
 class DeadLetter(Exception):
@@ -71,6 +81,13 @@ class CentralService:
     (counted in :attr:`dead_letters`) and the next one is handled as if nothing
     happened. ``start()`` returns at once (the session reconnects by itself);
     ``stop()`` ends both threads.
+
+    Several processes may serve one site on one PostgreSQL database: events come
+    through the shared subscription (:data:`SHARE_GROUP`), so each batch is stored by
+    one of them, which acks what its own commit made contiguous. Each names itself
+    with ``worker`` (its MQTT client id, which must differ between processes). What
+    must happen once per site — statuses, the downlink, central's clock — runs only
+    while ``leader()`` is true (:class:`central.leader.Leadership`).
     """
 
     def __init__(
@@ -87,8 +104,12 @@ class CentralService:
         backlog_alert_after: float = DEFAULT_BACKLOG_ALERT_AFTER,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         clock_every: float = 30.0,
+        worker: str = "",
+        leader: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
+        self.worker = worker
+        self.leader: Callable[[], bool] = leader or (lambda: True)
         self.site = site
         self.poll_interval = poll_interval
         self.chunk_size = chunk_size
@@ -100,18 +121,29 @@ class CentralService:
         self.dead_letters: collections.Counter[str] = collections.Counter()
         self._clock_at = 0.0
         self._refused_said: set[tuple[str, str | None]] = set()
+        # The highest seq this process acked per (station, instance): an ack is never
+        # lower than one sent before (the clock's read may be older than a commit).
+        self._acks_sent: dict[tuple[str, str | None], int] = {}
+        self._acks_lock = threading.Lock()
+        self._was_leader = False
         # A station whose status still shows an old cursor this long after a push is
         # sent the missing orders again (the earlier push may have been lost).
         self.repush_after = repush_after
-        # A fixed client id per site: the broker's persistent session then keeps the
-        # batches that arrive while central restarts.
+        # A fixed client id per site (and worker): the broker's persistent session then
+        # keeps the batches that arrive while central restarts.
+        default_id = f"packline-central-{site}" + (f"-{worker}" if worker else "")
         self.session = MqttSession(
-            client_id=client_id or f"packline-central-{site}", url=mqtt_url, log_states=False
+            client_id=client_id or default_id,
+            url=mqtt_url,
+            log_states=False,
+            session_expiry=WORKER_SESSION_EXPIRY if worker else 24 * 3600,
         )
         #: Log each change of the broker connection (start-up says its own words first).
         self.say_states = True
         self.session.on_state(self._on_state)
-        self.session.route(topics.subscription(site, "events"), self._on_events)
+        self.session.route(
+            f"$share/{SHARE_GROUP}/{topics.subscription(site, 'events')}", self._on_events
+        )
         self.session.route(topics.subscription(site, "status"), self._on_status)
         self.session.on_connect(self._on_connect)
         self._stop = threading.Event()
@@ -161,6 +193,9 @@ class CentralService:
             log.warning("%s%s; retrying, and serving the page meanwhile", state.reason, where)
 
     def _on_connect(self, _state: SessionState) -> None:
+        # A session kept from a release that subscribed to every batch itself would
+        # get each one twice (once shared, once its own).
+        self.session.unsubscribe(topics.subscription(self.site, "events"))
         log.info("connected to the broker; serving site %s", self.site)
         self._wake.set()
 
@@ -216,6 +251,10 @@ class CentralService:
     def _ack(
         self, station: str, *, seq: int, instance_id: str | None, name_conflict: str | None
     ) -> None:
+        with self._acks_lock:
+            key = (station, instance_id)
+            seq = max(seq, self._acks_sent.get(key, 0))
+            self._acks_sent[key] = seq
         ack = Ack(
             station=station,
             seq=seq,
@@ -279,6 +318,10 @@ class CentralService:
     def _on_status(self, message: Message) -> None:
         if not message.payload:  # a cleared retained status
             return
+        if not self.leader():
+            # Every process gets every status; the leader keeps the stations' rows (and
+            # sends the orders they ask for), the others would only repeat it.
+            return
         try:
             self._take_status(message)
         except DeadLetter as letter:
@@ -323,14 +366,27 @@ class CentralService:
     # ------------------------------------------------------------------ central's clock
 
     def _ack_time(self, station: str) -> None:
-        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+        self._ack_current(station, words_of_conflict=True)
+
+    def _ack_current(
+        self, station: str, *, words_of_conflict: bool = False, words: str | None = None
+    ) -> None:
+        """Ack the station's committed mark (with central's time).
+
+        The row is read FOR SHARE and the ack published before that lock goes: a worker
+        committing more for this station meanwhile waits, so its (higher) ack is sent
+        after this one, never before it.
+        """
+        with self.engine.begin() as conn:
             row = conn.execute(
-                sa.select(stations.c.acked_seq, stations.c.instance_id).where(
-                    stations.c.station == station
-                )
+                sa.select(stations.c.acked_seq, stations.c.instance_id)
+                .where(stations.c.station == station)
+                .with_for_update(read=True)
             ).first()
-            words = owner_words(conn, station=station, now=utcnow()) if row else None
-        if row is not None:
+            if row is None:
+                return
+            if words_of_conflict:
+                words = owner_words(conn, station=station, now=utcnow())
             self._ack(station, seq=row.acked_seq, instance_id=row.instance_id, name_conflict=words)
 
     def send_clock(self) -> int:
@@ -346,12 +402,9 @@ class CentralService:
             expire_conflicts(conn, site=self.site, now=now)
         with self.engine.connect().execution_options(**READ_ONLY) as conn:
             online = conn.execute(
-                sa.select(
-                    stations.c.station,
-                    stations.c.acked_seq,
-                    stations.c.instance_id,
-                    stations.c.name_conflict,
-                ).where(stations.c.site == self.site, stations.c.online)
+                sa.select(stations.c.station, stations.c.name_conflict).where(
+                    stations.c.site == self.site, stations.c.online
+                )
             ).all()
             words = {
                 r.station: owner_words(conn, station=r.station, now=now)
@@ -359,12 +412,7 @@ class CentralService:
                 if r.name_conflict is not None
             }
         for row in online:
-            self._ack(
-                row.station,
-                seq=row.acked_seq,
-                instance_id=row.instance_id,
-                name_conflict=words.get(row.station),
-            )
+            self._ack_current(row.station, words=words.get(row.station))
         return len(online)
 
     # ------------------------------------------------------------------ orders downlink
@@ -372,6 +420,10 @@ class CentralService:
     def _downlink_loop(self) -> None:
         failing = False
         while not self._stop.is_set():
+            if not self._lead():
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
             try:
                 self.push_orders()
                 if time.monotonic() - self._clock_at >= self.clock_every:
@@ -385,6 +437,22 @@ class CentralService:
                 failing = True
             self._wake.wait(self.poll_interval)
             self._wake.clear()
+
+    def _lead(self) -> bool:
+        """Whether to do the leader's part now; a new leader starts from the database."""
+        leading = self.leader()
+        if leading and not self._was_leader:
+            self._pushed.clear()
+            self._last_push.clear()
+            self._clock_at = 0.0
+        elif not leading:
+            while True:
+                try:
+                    self._statuses.get_nowait()
+                except queue.Empty:
+                    break
+        self._was_leader = leading
+        return leading
 
     def push_orders(self) -> None:
         """Send each known station of the site the orders above what it holds.
