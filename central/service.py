@@ -1,8 +1,9 @@
 """The MQTT side of central: ingest, acks, central's clock and the orders downlink.
 
-Threads, and why: the MQTT session's network thread runs ingest and status, handlers
-on the session (store, commit, then ack — in that order, so an ack always names
-committed events); one downlink thread polls the database for new orders (an import
+Threads, and why: the MQTT session's network thread hands each batch to the ingest
+thread (store, commit, then ack — in that order, so an ack always names committed
+events; the network thread stays free to send that ack at once) and records statuses
+itself; one downlink thread polls the database for new orders (an import
 from another process must reach the stations within about a second) and publishes
 them, and every ``clock_every`` seconds sends each online station an ack carrying
 central's time. A message that cannot be taken is set aside in the dead letters
@@ -50,6 +51,9 @@ SHARE_GROUP = "packline-central"
 #: after it went away: long enough for a restart, short enough that a worker taken out
 #: of service does not hold batches the others could take (the stations resend them).
 WORKER_SESSION_EXPIRY = 60
+
+#: Batches received and not yet stored, at most (then the broker waits).
+INGEST_QUEUE = 32
 
 
 class DeadLetter(Exception):
@@ -152,11 +156,20 @@ class CentralService:
         self._pushed: dict[str, int] = {}
         self._last_push: dict[str, float] = {}
         self._downlink: threading.Thread | None = None
+        # Batches wait here for the ingest thread: the network thread stays free to
+        # send each ack the moment its commit is done (an ack queued behind a run of
+        # incoming batches would reach the station late, and after a later worker's).
+        self._batches: queue.Queue[Message] = queue.Queue(maxsize=INGEST_QUEUE)
+        self._ingest: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Connect (asynchronously) and start the downlink thread."""
+        """Connect (asynchronously) and start the ingest and downlink threads."""
+        self._ingest = threading.Thread(
+            target=self._ingest_loop, name="central-ingest", daemon=True
+        )
+        self._ingest.start()
         self.session.start()
         self._downlink = threading.Thread(
             target=self._downlink_loop, name="central-downlink", daemon=True
@@ -174,11 +187,15 @@ class CentralService:
         return None if state.connected else state.reason
 
     def stop(self) -> None:
-        """Stop the downlink, disconnect cleanly and stop the session."""
+        """Stop ingest and the downlink, disconnect cleanly and stop the session.
+
+        Batches still waiting for the ingest thread are not acked: their stations
+        send them again."""
         self._stop.set()
         self._wake.set()
-        if self._downlink is not None:
-            self._downlink.join(timeout=10)
+        for thread in (self._ingest, self._downlink):
+            if thread is not None:
+                thread.join(timeout=10)
         self.session.stop()
 
     # ------------------------------------------------------------------ session handlers
@@ -265,10 +282,31 @@ class CentralService:
         self.session.publish(topics.ack(self.site, station), encode(ack))
 
     def _on_events(self, message: Message) -> None:
-        try:
-            self._take_events(message)
-        except DeadLetter as letter:
-            self._set_aside(message, letter)
+        # Blocks while the queue is full: the broker then holds the rest back.
+        self._batches.put(message)
+
+    def _ingest_loop(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                message = self._batches.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._take_events(message)
+                failing = False
+            except DeadLetter as letter:
+                self._set_aside(message, letter)
+            except Exception as exc:
+                # Not acked: the station sends it again. The traceback once per run.
+                log.error(
+                    "could not take a batch on %s: %s: %s",
+                    message.topic,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=not failing,
+                )
+                failing = True
 
     def _take_events(self, message: Message) -> None:
         station = self._station(message)

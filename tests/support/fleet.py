@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -51,7 +52,9 @@ class TunedBroker(MosquittoBroker):
 
     def __init__(self, *, workdir: Path, settings: dict[str, str] | None = None) -> None:
         super().__init__(workdir=workdir)
-        self.settings = dict(settings or {})
+        # Started as root, Mosquitto becomes user "mosquitto", who cannot write its
+        # state into a private temporary folder: it stays the user who started it.
+        self.settings = {"user": pwd.getpwuid(os.getuid()).pw_name, **(settings or {})}
 
     def _write_config(self) -> None:
         super()._write_config()
@@ -247,6 +250,14 @@ class AckWatcher:
                 found.append(f"{ack.station}: ack {ack.seq} after ack {top[key]}")
             top[key] = max(top.get(key, 0), ack.seq)
         return found
+
+    def dump(self, path: Path) -> None:
+        """Write what was received, one ack a line, for a person to read."""
+        with self._lock:
+            lines = [
+                f"{a.station} {a.seq} {a.at} {a.instance_id} {a.name_conflict}" for a in self.acks
+            ]
+        path.write_text("\n".join(lines) + "\n")
 
     def count(self) -> int:
         with self._lock:
