@@ -52,8 +52,8 @@ SHARE_GROUP = "packline-central"
 #: of service does not hold batches the others could take (the stations resend them).
 WORKER_SESSION_EXPIRY = 60
 
-#: Batches received and not yet stored, at most (then the broker waits).
-INGEST_QUEUE = 32
+#: Batches received and not yet stored, at most (more are left to be sent again).
+INGEST_QUEUE = 256
 
 
 class DeadLetter(Exception):
@@ -160,6 +160,8 @@ class CentralService:
         # send each ack the moment its commit is done (an ack queued behind a run of
         # incoming batches would reach the station late, and after a later worker's).
         self._batches: queue.Queue[Message] = queue.Queue(maxsize=INGEST_QUEUE)
+        #: Batches left untaken because ingest was that far behind (sent again).
+        self.busy_drops = 0
         self._ingest: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -268,6 +270,10 @@ class CentralService:
     def _ack(
         self, station: str, *, seq: int, instance_id: str | None, name_conflict: str | None
     ) -> None:
+        if not self.session.connected:
+            # Queued now, it would go out after the reconnect, behind acks other workers
+            # sent meanwhile; the station sends its batch again and gets a fresh one.
+            return
         with self._acks_lock:
             key = (station, instance_id)
             seq = max(seq, self._acks_sent.get(key, 0))
@@ -282,8 +288,13 @@ class CentralService:
         self.session.publish(topics.ack(self.site, station), encode(ack))
 
     def _on_events(self, message: Message) -> None:
-        # Blocks while the queue is full: the broker then holds the rest back.
-        self._batches.put(message)
+        try:
+            self._batches.put_nowait(message)
+        except queue.Full:
+            # Never block the network thread (acks wait on it); the station sends the
+            # batch again when no ack comes.
+            self.busy_drops += 1
+            log.debug("ingest is %d batches behind; left one on %s", INGEST_QUEUE, message.topic)
 
     def _ingest_loop(self) -> None:
         failing = False

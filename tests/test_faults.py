@@ -123,6 +123,7 @@ def test_two_workers_and_a_broker_kill_store_every_event_once_with_monotonic_ack
         for s in stations:
             seed(s.db, station=s.name, count=100, kind="login")
         broker.start()
+        watcher.broker_restarted()
         wait_for(lambda: _drained(stations), what="every outbox to drain", timeout=180)
         assert workers[0].healthz() == 200
         _assert_delivered(pg_url, stations)
