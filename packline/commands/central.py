@@ -484,3 +484,12 @@ def dead_letters(
             f"{letter['last_at'][:19]}  {letter['reason']:<13} {who:<12} "
             f"{letter['size']:>8} B{times}  {letter['detail']}"
         )
+
+
+def _mount_pages() -> None:
+    from packline.commands.reports import app as report_app
+
+    app.add_typer(report_app, name="report")
+
+
+_mount_pages()
