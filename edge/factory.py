@@ -102,6 +102,7 @@ def build_agent(
         clock=clock,
         data_dir=settings.data_dir,
         resend_after=settings.resend_after,
+        window=settings.batches_in_flight,
     )
     agent.append(
         Agent(

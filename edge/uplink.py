@@ -1,10 +1,12 @@
 """The station's side of sync: outbox pump, end-to-end ack, order inbox, status.
 
-The uplink sends unacknowledged events in ``seq`` order, one batch in flight at a
-time, and deletes them from the outbox only when central's ack says they are stored. A
-batch with no ack within ``resend_after`` seconds is sent again (central tolerates
-duplicates), so nothing depends on the broker's or paho's memory. Acks and orders
-arrive as handlers on the station's :class:`~sync.session.MqttSession`.
+The uplink sends unacknowledged events in ``seq`` order, up to ``window`` batches in
+flight at a time, and deletes them from the outbox only when central's ack says they
+are stored. Central acks the highest seq it holds contiguously, so a batch in the window
+that is lost holds the ack back; when the oldest batch in flight has no ack within
+``resend_after`` seconds, everything still in the outbox is sent again from its oldest
+row (central tolerates duplicates), so nothing depends on the broker's or paho's memory.
+Acks and orders arrive as handlers on the station's :class:`~sync.session.MqttSession`.
 
 It also keeps what the packer and the admin need to know about the link, each said
 once per change in the log and kept in the store for ``packline edge status``:
@@ -186,6 +188,7 @@ class Uplink:
         resend_after: float = 5.0,
         status_every: float = 10.0,
         batch_size: int = 200,
+        window: int = 4,
         max_batch_bytes: int = 256 * 1024,
         central_silent_after: float = 90.0,
     ) -> None:
@@ -201,6 +204,9 @@ class Uplink:
         self.resend_after = resend_after
         self.status_every = status_every
         self.batch_size = batch_size
+        # Batches sent before the first is acked: with one, the link idles while
+        # central commits; a few keep both busy (bench/sync_drain.py).
+        self.window = max(1, window)
         # Well below central's max_message_bytes (1 MiB by default): a batch central
         # would set aside unread would hold the whole outbox back.
         self.max_batch_bytes = max_batch_bytes
@@ -209,8 +215,12 @@ class Uplink:
         self.started_at: float | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._sent_top = 0
-        self._sent_at = 0.0
+        # (top seq, monotonic send time) of each batch in flight, oldest first; the
+        # pump thread sends, the network thread takes acks.
+        self._pump_lock = threading.Lock()
+        self._in_flight: list[tuple[int, float]] = []
+        self._acked = 0
+        self._top_sent = 0
         self._status_at = 0.0
         self._status_lock = threading.Lock()
         self._last_status: bytes | None = None
@@ -423,7 +433,8 @@ class Uplink:
 
     def _on_connect(self, state: SessionState) -> None:
         # Whatever was in flight may be lost with the old connection: resend it.
-        self._sent_top = 0
+        with self._pump_lock:
+            self._in_flight.clear()
         self._status_at = 0.0
         self._last_status = None
         self._wake.set()
@@ -448,8 +459,11 @@ class Uplink:
         if removed:
             log.debug("central holds up to seq %d; %d outbox rows removed", ack.seq, removed)
         self._heard_from_central()
-        if ack.seq >= self._sent_top:
-            self._sent_top = 0
+        with self._pump_lock:
+            # An ack beyond anything sent is not trusted to close the window either.
+            if ack.seq <= self._top_sent:
+                self._acked = max(self._acked, ack.seq)
+            self._in_flight = [b for b in self._in_flight if b[0] > self._acked]
         self._wake.set()
 
     def _on_orders(self, message: Message) -> None:
@@ -538,29 +552,44 @@ class Uplink:
                 time.sleep(1.0)
 
     def _send_batch(self) -> None:
+        """Fill the window: send the next batches after those in flight, in seq order."""
         now = time.monotonic()
         # While central refuses this bench's records (another bench has its name),
         # asking again every few seconds only fills central's dead letters.
         resend_after = (
             self.resend_after if self.name_conflict is None else max(self.resend_after, 60.0)
         )
-        if self._sent_top and now - self._sent_at < resend_after:
-            return  # a batch is in flight; wait for its ack
-        events = self.outbox.pending(limit=self.batch_size)
-        if not events:
-            self._sent_top = 0
-            return
-        if self._sent_top:
-            log.info("no ack within %g s; resending from seq %d", resend_after, events[0].seq)
-        body = self._batch(events)
-        while len(body) > self.max_batch_bytes and len(events) > 1:
-            events = events[: len(events) // 2]
+        with self._pump_lock:
+            flight = [b for b in self._in_flight if b[0] > self._acked]
+            if flight and now - flight[0][1] >= resend_after:
+                # The oldest batch got no ack: it, or its ack, was lost (or central
+                # holds a gap before it). Start again from the oldest row held.
+                log.info("no ack within %g s; resending from the oldest record held", resend_after)
+                flight = []
+            self._in_flight = flight
+            if len(flight) >= self.window:
+                return  # the window is full; wait for an ack
+            after = flight[-1][0] if flight else 0
+            room = self.window - len(flight)
+        for _ in range(room):
+            events = self.outbox.pending(after=after, limit=self.batch_size)
+            if not events:
+                return
             body = self._batch(events)
-        # A batch the broker refuses (its PUBACK says so, and the session logs it) is
-        # like one lost: no ack comes, and it is sent again after resend_after.
-        self.session.publish(topics.events(self.site, self.station), body)
-        self._sent_top = events[-1].seq
-        self._sent_at = now
+            while len(body) > self.max_batch_bytes and len(events) > 1:
+                events = events[: len(events) // 2]
+                body = self._batch(events)
+            top = events[-1].seq
+            with self._pump_lock:
+                if after and (not self._in_flight or self._in_flight[-1][0] != after):
+                    return  # a reconnect or a resend emptied the window meanwhile
+                if top > self._acked:
+                    self._in_flight.append((top, now))
+                self._top_sent = max(self._top_sent, top)
+            # A batch the broker refuses (its PUBACK says so, and the session logs it)
+            # is like one lost: no ack comes, and it is sent again after resend_after.
+            self.session.publish(topics.events(self.site, self.station), body)
+            after = top
 
     def _batch(self, events: list[Event]) -> bytes:
         return encode(
