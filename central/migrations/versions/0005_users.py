@@ -2,7 +2,7 @@
 sessions and API tokens (both kept as SHA-256 hashes of the secret only).
 
 Revision ID: 0005_users
-Revises: 0003_watch_engine
+Revises: 0007_equipment
 Create Date: 2026-11-28
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_users"
-down_revision = "0003_watch_engine"
+down_revision = "0007_equipment"
 branch_labels = None
 depends_on = None
 
