@@ -154,6 +154,29 @@ def _check_port_free(port: int) -> None:
         ) from None
 
 
+def _demo_login(db_url: str, root: Path) -> tuple[str, Path]:
+    """An ``admin`` with a new password, and an API token in ``root/api-token``."""
+    import secrets
+
+    from central.db import open_db
+    from central.users import UserRefused, add_user, issue_token, set_password
+
+    password = secrets.token_urlsafe(9)
+    engine = open_db(db_url)
+    try:
+        try:
+            add_user(engine, "admin", role="admin", password=password)
+        except UserRefused:  # a --workdir used before
+            set_password(engine, "admin", password)
+        token = issue_token(engine, "admin")
+    finally:
+        engine.dispose()
+    token_file = root / "api-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    return password, token_file
+
+
 def demo(
     http_port: int = typer.Option(8080, min=1, max=65535, help="Port of the web status page."),
     mqtt_port: int | None = typer.Option(
@@ -213,6 +236,7 @@ def demo(
             ],
             check=True,
         )
+        password, token_file = _demo_login(db_url, root)
         central = subprocess.Popen(
             [
                 sys.executable,
@@ -238,7 +262,9 @@ def demo(
             )
         screens = "".join(f"  {b.name} packer's screen {b.screen}\n" for b in benches)
         print(
-            f"\npackline demo is running: status page {page}\n{screens}"
+            f"\npackline demo is running: status page {page} "
+            f"(log in as admin, password {password}; an API token is in {token_file})\n"
+            f"{screens}"
             f"broker {hide_password(mqtt_url)}, state in {root}. Ctrl-C stops everything.\n",
             flush=True,
         )
