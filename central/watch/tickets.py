@@ -257,7 +257,7 @@ def close_ticket(watch: Watch, ticket_id: int, *, confirmation: str, by: str) ->
     if not " ".join(str(confirmation or "").split()):
         raise TicketRefused(
             f"ticket #{ticket_id} closes only with the customer's confirmation "
-            "(--confirmation TEXT: what the customer confirmed, and how)"
+            "(what the customer confirmed, and how)"
         )
     said = _clean(confirmation, "the confirmation")
     if row["state"] == "closed":
