@@ -165,6 +165,23 @@ def boot_clocks(conn: Connection, *, station: str, boot_ids: Iterable[str]) -> d
     }
 
 
+def boot_offsets(
+    conn: Connection, *, station: str, boot_ids: Iterable[str]
+) -> dict[str, float | None]:
+    """The monotonic-clock offset of each of ``boot_ids`` of ``station`` (None when
+    nothing is known of that boot): what :func:`event_time` looks up, for many events."""
+    wanted = set(boot_ids)
+    known: dict[str, float | None] = dict.fromkeys(wanted)
+    if wanted:
+        rows = conn.execute(
+            sa.select(station_boots.c.boot_id, station_boots.c.mono_offset).where(
+                station_boots.c.station == station, station_boots.c.boot_id.in_(wanted)
+            )
+        )
+        known.update({r.boot_id: r.mono_offset for r in rows})
+    return known
+
+
 def event_time(
     conn: Connection, *, station: str, boot_id: str, at_wall: float, at_mono: float
 ) -> dt.datetime:

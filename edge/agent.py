@@ -59,7 +59,14 @@ from edge.health import DeviceChange, DeviceHealth
 from edge.settings import StationSettings
 from edge.store import WRITERS, StationStore
 from edge.uplink import Uplink
-from edge.view import BenchView, DevicesView, SyncView, ViewChanges, build_view
+from edge.view import (
+    CLOCK_SKEW_SHOWN,
+    BenchView,
+    DevicesView,
+    SyncView,
+    ViewChanges,
+    build_view,
+)
 from sync.events import DeviceState
 from sync.order import Order
 
@@ -380,19 +387,17 @@ class Agent:
         )
         now = self.clock.wall()
         oldest = self._screen.backlog_oldest_at()
-        session = self.uplink.session.state
-        broker = "connected" if session.connected else f"not connected: {session.reason}"
-        # The fleet's part of the uplink (clock skew, a second bench under this name)
-        # is shown when the uplink reports it.
-        skew = getattr(self.uplink, "clock_skew_s", None)
-        conflict = getattr(self.uplink, "name_conflict", None)
+        skew = self.uplink.clock_skew_s
+        conflict = self.uplink.name_conflict or None
         sync = SyncView(
             backlog=self._screen.backlog(),
             oldest_unsent_at=oldest,
             oldest_unsent_age_s=None if oldest is None else max(0.0, now - oldest),
-            broker=broker,
-            clock_skew_s=skew if isinstance(skew, int | float) else None,
-            name_conflict=conflict if isinstance(conflict, str) and conflict else None,
+            broker=self.uplink.broker_state,
+            link="name_conflict" if conflict else self.uplink.link,
+            clock_skew_s=skew,
+            clock_skew_large=skew is not None and abs(skew) > CLOCK_SKEW_SHOWN,
+            name_conflict=conflict,
         )
         current = state.order.order_no if state.order else None
         return build_view(

@@ -12,7 +12,7 @@ It also keeps what the packer and the admin need to know about the link, each sa
 once per change in the log and kept in the store for ``packline edge status``:
 
 - ``broker_state``: connected, or why not (unreachable, refused, central silent), with
-  the records held;
+  the records held; ``link`` is the same as one word (:data:`LinkKind`) for screens;
 - ``clock_skew_s``: this station's wall clock minus central's, from the time central
   puts in every ack (central corrects the times it stores; this is for people);
 - ``name_conflict``: set while central reports another bench using this station's name.
@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from edge.clock import Clock, SystemClock
 from sync import topics
@@ -44,12 +44,17 @@ from sync.messages import (
 )
 from sync.session import Message, MqttSession, SessionState, Will
 
-__all__ = ["Outbox", "Uplink", "duration_words", "station_session"]
+__all__ = ["LinkKind", "Outbox", "Uplink", "duration_words", "station_session"]
 
 log = logging.getLogger(__name__)
 
 #: A clock further off than this from central's is worth a line in the log.
 SKEW_WORTH_SAYING = 60.0
+LinkKind = Literal["starting", "connected", "central_silent", "unreachable", "stopping"]
+"""The link to central in one word: not yet tried or trying; connected (and central
+answers); connected to the broker but central silent; the broker cannot be reached or
+refused the bench (the words say why); the agent is stopping."""
+
 #: Orders messages that arrive within this many seconds of each other are one download.
 ORDERS_QUIET = 2.0
 #: How often a long download says how far it got.
@@ -221,6 +226,7 @@ class Uplink:
         self._last_status: bytes | None = None
         self._lock = threading.Lock()
         self._broker_state = "not started"
+        self._link: LinkKind = "starting"
         self._broker_since = self.clock.wall()
         self._connected_at: float | None = None
         self._central_at: float | None = None
@@ -245,6 +251,12 @@ class Uplink:
             return self._broker_state
 
     @property
+    def link(self) -> LinkKind:
+        """:attr:`broker_state` as one word (:data:`LinkKind`)."""
+        with self._lock:
+            return self._link
+
+    @property
     def clock_skew_s(self) -> float | None:
         """This station's wall clock minus central's, in seconds; None until known."""
         with self._lock:
@@ -261,7 +273,7 @@ class Uplink:
     def start(self) -> None:
         """Connect (in the background) and start pumping."""
         self.started_at = self.clock.wall()
-        self._set_broker_state("connecting to the broker", say=False)
+        self._set_broker_state("connecting to the broker", link="starting", say=False)
         self.session.start()
         self._thread.start()
 
@@ -300,12 +312,13 @@ class Uplink:
         return f"holding {_plural(count, 'record')} for central{age}"
 
     def _set_broker_state(
-        self, words: str, *, say: bool = True, level: int = logging.WARNING
+        self, words: str, *, link: LinkKind, say: bool = True, level: int = logging.WARNING
     ) -> None:
         with self._lock:
             if words == self._broker_state:
                 return
             self._broker_state = words
+            self._link = link
             self._broker_since = self.clock.wall()
         if say:
             log.log(level, "%s; %s", words, self._held())
@@ -331,16 +344,20 @@ class Uplink:
                 self._connected_at = time.monotonic()
                 self._central_silent = False
             self._set_broker_state(
-                f"connected to the broker at {self.session.broker}", level=logging.INFO
+                f"connected to the broker at {self.session.broker}",
+                link="connected",
+                level=logging.INFO,
             )
         elif state.reason == "stopped":
-            self._set_broker_state("disconnected (the agent is stopping)", level=logging.INFO)
+            self._set_broker_state(
+                "disconnected (the agent is stopping)", link="stopping", level=logging.INFO
+            )
         elif state.reason != "connecting":
             with self._lock:
                 self._connected_at = None
             broker = str(self.session.broker)
             where = "" if broker in state.reason else f" ({broker})"
-            self._set_broker_state(f"{state.reason}{where}")
+            self._set_broker_state(f"{state.reason}{where}", link="unreachable")
 
     def _check_central(self) -> None:
         """Connected, yet no word from central for a long time: say so once."""
@@ -355,7 +372,8 @@ class Uplink:
         self._set_broker_state(
             f"connected to the broker at {self.session.broker}, but no word from central for "
             f"{duration_words(self.central_silent_after)}: is central running, and does it serve "
-            f"site {self.site!r}?"
+            f"site {self.site!r}?",
+            link="central_silent",
         )
 
     def _heard_from_central(self) -> None:
@@ -365,6 +383,7 @@ class Uplink:
         if was_silent and self.session.connected:
             self._set_broker_state(
                 f"connected to the broker at {self.session.broker}; central answers again",
+                link="connected",
                 level=logging.INFO,
             )
 

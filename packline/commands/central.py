@@ -487,9 +487,11 @@ def dead_letters(
 
 
 def _mount_pages() -> None:
+    from packline.commands.equipment import app as equipment_app
     from packline.commands.reports import app as report_app
 
     app.add_typer(report_app, name="report")
+    app.add_typer(equipment_app, name="equipment")
 
 
 _mount_pages()

@@ -35,6 +35,7 @@ from sync.events import ShipmentShipped
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, decode, encode
 from sync.order import Order
 from tests.support.brokers import AclBroker
+from tests.support.relay import Relay
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
@@ -91,10 +92,13 @@ def central(broker: MosquittoBroker) -> Iterator[Central]:
     c.close()
 
 
-def start_pump(store: StationStore, broker: MosquittoBroker, **kw: float) -> Uplink:
+def start_pump(
+    store: StationStore, broker: MosquittoBroker, *, via: str | None = None, **kw: float
+) -> Uplink:
+    """The station's uplink to ``broker`` (or through ``via``, a URL leading to it)."""
     # A client id per store, as a station has: no messages queued for an earlier test.
     session = station_session(
-        site=SITE, station="b1", mqtt_url=broker.url, instance_id=store.instance_id
+        site=SITE, station="b1", mqtt_url=via or broker.url, instance_id=store.instance_id
     )
     pump = Uplink(session=session, outbox=store, site=SITE, station="b1", **kw)  # type: ignore[arg-type]
     pump.start()
@@ -144,6 +148,30 @@ def test_a_batch_without_ack_is_resent_from_the_oldest_row(
         wait_for(lambda: store.backlog() == 0, what="the ack to empty the outbox")
     finally:
         pump.stop()
+
+
+def test_a_batch_in_flight_when_the_link_drops_is_resent_as_soon_as_it_is_back(
+    store: StationStore, central: Central, broker: MosquittoBroker
+) -> None:
+    # The station reaches the broker through a relay the test cuts: its network drops
+    # while central's stand-in stays connected and subscribed, hearing what comes again.
+    for i in range(3):
+        store.record("t", {"i": i})
+    with Relay(broker.port) as relay:
+        # No resend by the timer in this test: what comes again comes from the reconnect.
+        pump = start_pump(store, broker, via=f"mqtt://127.0.0.1:{relay.port}", resend_after=3600.0)
+        try:
+            first = central.next_batch()
+            assert [e.seq for e in first.events] == [1, 2, 3]
+            relay.cut()  # central never acknowledged: the batch is still unconfirmed
+            wait_for(lambda: relay.accepted >= 2, what="the station to connect again", timeout=60)
+            again = central.batches.get(timeout=60)  # paho's backoff is 1-10 s
+            assert [e.event_id for e in again.events] == [e.event_id for e in first.events]
+            assert store.backlog() == 3
+            central.ack(encode(Ack(station="b1", seq=3)))
+            wait_for(lambda: store.backlog() == 0, what="the ack to empty the outbox")
+        finally:
+            pump.stop()
 
 
 def test_status_reports_backlog_and_orderly_stop_says_offline(
