@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Self
 
@@ -73,6 +74,10 @@ class CentralSettings(BaseSettings):
         default=None, description="a file holding the broker URL (docs/broker.md)"
     )
     site: str = Field(default="demo", min_length=1, max_length=64)
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the site's time zone: pages show times in it (stored in UTC)",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     skew_tolerance: float = Field(
@@ -118,6 +123,19 @@ class CentralSettings(BaseSettings):
         if re.search(r"[/+#\s]", value):
             raise ValueError(f"must not contain '/', '+', '#' or spaces, not {value!r}")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"no time zone {value!r} (e.g. Asia/Shanghai, UTC)") from None
+        return value
+
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The site's time zone."""
+        return zoneinfo.ZoneInfo(self.timezone)
 
     @field_validator("routing")
     @classmethod

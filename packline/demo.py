@@ -390,18 +390,27 @@ def _import(
         raise UserError(f"importing the demo's orders failed (exit {done.returncode})")
 
 
-def _demo_login(db_url: str) -> str | None:
-    """Create the demo's log-in when central has users; None when it has none."""
-    import importlib.util
+def _demo_login(db_url: str, root: Path) -> tuple[str, Path]:
+    """An ``admin`` with a new password, and an API token in ``root/api-token``."""
+    import secrets
 
-    if importlib.util.find_spec("central.users") is None:
-        return None
-    done = subprocess.run(
-        [sys.executable, "-m", "packline", "central", "user", "add", "demo", "--role",
-         "manager", "--password-stdin", "--db-url", db_url],
-        input="demo-day\n", capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return "demo / demo-day (manager)" if done.returncode == 0 else None
+    from central.db import open_db
+    from central.users import UserRefused, add_user, issue_token, set_password
+
+    password = secrets.token_urlsafe(9)
+    engine = open_db(db_url)
+    try:
+        try:
+            add_user(engine, "admin", role="admin", password=password)
+        except UserRefused:  # a --workdir used before
+            set_password(engine, "admin", password)
+        token = issue_token(engine, "admin")
+    finally:
+        engine.dispose()
+    token_file = root / "api-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    return password, token_file
 
 
 def _squeeze(values: list[str | None]) -> list[str]:
@@ -579,6 +588,7 @@ def _run(
             config=config,
             console=console,
         )
+        password, token_file = _demo_login(db_url, root)
         central = _spawn(
             "central",
             ["central", "serve", "--config", str(config), "--db-url", db_url, "--mqtt-url",
@@ -607,13 +617,12 @@ def _run(
             parts.append(benches[-1].part)
         for b in benches:
             _wait(b.name, b.ready, parts, 90)
-        login = _demo_login(db_url)
         screens = "".join(
             f"  {b.name} packer's screen {b.screen} (pid {b.part.proc.pid})\n" for b in benches
         )
         print(
-            f"\npackline demo is running: status page {page}\n"
-            + (f"log in as {login}\n" if login else "")
+            f"\npackline demo is running: status page {page} "
+            f"(log in as admin, password {password}; an API token is in {token_file})\n"
             + screens
             + f"broker {hide_password(mqtt_url)}, state in {root}. "
             f"The day runs {speed:g}x fast from 08:00. Ctrl-C stops everything.\n",

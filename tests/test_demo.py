@@ -21,9 +21,10 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
 
-def _get(url: str) -> Any:
+def _get(url: str, token: str = "") -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(request, timeout=2) as resp:
             return json.loads(resp.read())
     except OSError:
         return None
@@ -63,9 +64,12 @@ def test_demo_runs_three_shipping_stations_and_stops_cleanly(tmp_path: Path) -> 
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _get(base + "/healthz"), what="/healthz", timeout=90)
+        # The demo's admin has an API token for scripts (docs/web.md).
+        token = (tmp_path / "demo" / "api-token").read_text().strip()
+        assert _get(base + "/api/stations") is None  # not without it
 
         def shipments() -> list[dict[str, Any]]:
-            data = _get(base + "/api/shipments?limit=200") or []
+            data = _get(base + "/api/shipments?limit=200", token) or []
             return list(data["shipments"] if isinstance(data, dict) else data)
 
         def shipping_stations() -> set[str]:
@@ -79,7 +83,7 @@ def test_demo_runs_three_shipping_stations_and_stops_cleanly(tmp_path: Path) -> 
         assert stations == {"bench-01", "bench-02", "bench-03"}
         # Each simulated packer logged in with a badge and verified the items.
         assert {r["operator"] for r in shipments()} <= {"0100", "0200", "0300"}
-        listed = _get(base + "/api/stations")
+        listed = _get(base + "/api/stations", token)
         listed = listed["stations"] if isinstance(listed, dict) else listed
         assert {s["station"] for s in listed if s["online"]} == stations
         # Each bench serves its packer's screen where the demo says.

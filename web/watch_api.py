@@ -12,16 +12,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from central.clock import Clock, SystemClock
 from central.db import orders
 from central.settings import CentralSettings
+from central.users import User
 from central.watch.acks import AlertAck, acknowledge
 from central.watch.alerts import recent_alerts
 from central.watch.context import Watch
@@ -38,10 +39,15 @@ from central.watch.exceptions import (
     post_plan,
     resolve_exception,
 )
+from central.watch.tables import exceptions
+from web.auth import CurrentUser, ensure_dept, require_role
 
 __all__ = ["watch_routes"]
 
 T = TypeVar("T")
+
+#: Exception steps: a supervisor within their department, a manager, an admin.
+Step = Annotated[User, Depends(require_role("supervisor", "manager"))]
 
 
 class _Body(BaseModel):
@@ -57,13 +63,14 @@ class NewException(_Body):
     severity: Literal["general", "major"] | None = None
     dept: str | None = Field(default=None, max_length=48)
     cause_class: str | None = None
-    by: str = Field(min_length=1, max_length=64)
+    by: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class By(_Body):
-    """Who does a step."""
+    """Who does a step: the user logged in unless given (only an admin may name
+    someone else, e.g. a supervisor who called it in)."""
 
-    by: str = Field(min_length=1, max_length=64)
+    by: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class Plan(By):
@@ -93,11 +100,34 @@ def watch_routes(
         with _answers(), engine.begin() as conn:
             return step(Watch(conn=conn, now=time.now(), rules=rules, site=settings.site))
 
-    def detail(exception_id: int) -> dict[str, Any]:
+    def detail(exception_id: int, _user: User) -> dict[str, Any]:
+        # The customer of an exception is stored masked already (customer_of).
         try:
             return exception_detail(engine, exception_id)
         except ExceptionNotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
+
+    def dept_of(exception_id: int) -> str | None:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(exceptions.c.dept).where(exceptions.c.id == exception_id)
+            ).first()
+        if row is None:
+            raise HTTPException(status_code=404, detail=f"no exception #{exception_id}")
+        return str(row.dept) if row.dept is not None else None
+
+    def actor(user: User, by: str | None, exception_id: int | None = None) -> str:
+        """Who the step is recorded as; 403 for a supervisor of another department
+        or someone naming another person."""
+        if exception_id is not None:
+            ensure_dept(user, dept_of(exception_id))
+        if by is None or by == user.name:
+            return user.name
+        if user.role != "admin":
+            raise HTTPException(
+                status_code=403, detail=f"{user.name} may act only as {user.name}, not {by}"
+            )
+        return by
 
     @router.get("/exceptions")
     def api_exceptions(
@@ -113,8 +143,10 @@ def watch_routes(
         return {"exceptions": found}
 
     @router.post("/exceptions", status_code=201)
-    def api_open_exception(body: NewException) -> dict[str, Any]:
-        """Open an exception by hand; 422 for an unknown type, order or department."""
+    def api_open_exception(body: NewException, user: CurrentUser) -> dict[str, Any]:
+        """Open an exception by hand (anyone logged in may report one); 422 for an
+        unknown type, order or department."""
+        found_by = actor(user, body.by)
 
         def run(watch: Watch) -> int | None:
             if (
@@ -133,7 +165,7 @@ def watch_routes(
                 severity=body.severity,
                 dept=body.dept,
                 cause_class=body.cause_class,
-                found_by=body.by,
+                found_by=found_by,
             )
 
         try:
@@ -142,28 +174,31 @@ def watch_routes(
         except ExceptionRefused as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         assert new_id is not None
-        return detail(new_id)
+        return detail(new_id, user)
 
     @router.get("/exceptions/{exception_id}")
-    def api_exception(exception_id: int) -> dict[str, Any]:
+    def api_exception(exception_id: int, user: CurrentUser) -> dict[str, Any]:
         """One exception with its history."""
-        return detail(exception_id)
+        return detail(exception_id, user)
 
     @router.post("/exceptions/{exception_id}/ack")
-    def api_ack(exception_id: int, body: By) -> dict[str, Any]:
+    def api_ack(exception_id: int, body: By, user: Step) -> dict[str, Any]:
         """Acknowledge (the policy's list of who may applies)."""
-        act(lambda w: acknowledge_exception(w, exception_id, by=body.by, check_allowed=True))
-        return detail(exception_id)
+        by = actor(user, body.by, exception_id)
+        act(lambda w: acknowledge_exception(w, exception_id, by=by, check_allowed=True))
+        return detail(exception_id, user)
 
     @router.post("/exceptions/{exception_id}/plan")
-    def api_plan(exception_id: int, body: Plan) -> dict[str, Any]:
+    def api_plan(exception_id: int, body: Plan, user: Step) -> dict[str, Any]:
         """Post the department's plan."""
-        act(lambda w: post_plan(w, exception_id, text=body.text, by=body.by))
-        return detail(exception_id)
+        by = actor(user, body.by, exception_id)
+        act(lambda w: post_plan(w, exception_id, text=body.text, by=by))
+        return detail(exception_id, user)
 
     @router.post("/exceptions/{exception_id}/resolve")
-    def api_resolve(exception_id: int, body: Report) -> dict[str, Any]:
+    def api_resolve(exception_id: int, body: Report, user: Step) -> dict[str, Any]:
         """Resolve with a report (cause, action, outcome); 409 without one."""
+        by = actor(user, body.by, exception_id)
         act(
             lambda w: resolve_exception(
                 w,
@@ -171,17 +206,18 @@ def watch_routes(
                 cause=body.cause,
                 action=body.action,
                 outcome=body.outcome,
-                by=body.by,
+                by=by,
                 cause_class=body.cause_class,
             )
         )
-        return detail(exception_id)
+        return detail(exception_id, user)
 
     @router.post("/exceptions/{exception_id}/close")
-    def api_close(exception_id: int, body: By) -> dict[str, Any]:
+    def api_close(exception_id: int, body: By, user: Step) -> dict[str, Any]:
         """Close a resolved exception."""
-        act(lambda w: close_exception(w, exception_id, by=body.by))
-        return detail(exception_id)
+        by = actor(user, body.by, exception_id)
+        act(lambda w: close_exception(w, exception_id, by=by))
+        return detail(exception_id, user)
 
     @router.get("/alerts")
     def api_alerts(
@@ -197,8 +233,14 @@ def watch_routes(
         return {"alerts": found}
 
     @router.post("/alerts/ack")
-    def api_alert_ack(body: AlertAck) -> dict[str, Any]:
+    def api_alert_ack(body: AlertAck, user: Step) -> dict[str, Any]:
         """``{"dedup_key"|"exception_id": ..., "by": ...}``, as over MQTT."""
+        for_exception = body.exception_id
+        if for_exception is None and body.dedup_key is not None:
+            sent = recent_alerts(engine, limit=1, dedup_key=body.dedup_key)
+            if sent:
+                ensure_dept(user, sent[0]["dept"])
+        actor(user, body.by, for_exception)
         with _answers():
             done = acknowledge(engine, body, now=time.now(), rules=rules, check_allowed=True)
         return {"acknowledged": done}

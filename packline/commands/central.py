@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from packline.commands import command_group
+from packline.commands.users import app as users_app
 from sync.errors import UserError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = ["app", "exceptions_app"]
 app = command_group()
 exceptions_app = command_group(help="List, open and handle shipping exceptions (D3-D6).")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(users_app, name="user")
 
 CONFIG = typer.Option(
     None, "--config", metavar="FILE", help="TOML settings file (see docs/central.md)."

@@ -9,7 +9,9 @@ from playwright.sync_api import Browser, expect, sync_playwright
 from sqlalchemy.engine import Engine
 
 from central.ingest import store_batch
+from central.users import add_user
 from tests.support.central import batch, event
+from tests.web.conftest import PASSWORD, log_in
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -35,10 +37,11 @@ def browser() -> Iterator[Browser]:
 def test_page_shows_stations_and_a_new_shipment_live(
     browser: Browser, live_url: str, engine: Engine
 ) -> None:
+    add_user(engine, "sup-wang", role="supervisor", dept="warehouse", password=PASSWORD)
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(live_url + "/")
+    log_in(page, live_url, "sup-wang")
 
     station = page.locator("tr[data-station='bench-01']")
     expect(station).to_contain_text("online")
