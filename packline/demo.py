@@ -493,7 +493,7 @@ def demo(
         None, metavar="URL", help="Use this broker instead of starting one."
     ),
     stations: int = typer.Option(3, min=3, max=20, help="How many simulated stations."),
-    orders: int = typer.Option(120, min=10, help="How many normal orders the day brings."),
+    orders: int = typer.Option(400, min=10, help="How many normal orders the day brings."),
     interval: float = typer.Option(
         2.0, min=0.05, help="Seconds a packer takes per order (real time)."
     ),
