@@ -43,7 +43,7 @@ from central.timefix import (
     shipment_times,
 )
 from central.watch.deadlines import note_stations
-from central.watch.reactions import react
+from central.watch.reactions import REACTIONS, react
 from sync.events import BadEventPayload, EventPayload, ShipmentShipped, decode_payload
 from sync.messages import Event, EventBatch, StationStatus
 
@@ -196,7 +196,7 @@ def _project(
     # The deadline watch's part (a deadline met, a problem to raise), in the same
     # transaction, after the projections it reads (a shipment row).
     at = None
-    if payload is not None:
+    if payload is not None and row["type"] in REACTIONS:
         if row["boot_id"] not in offsets:
             offsets.update(boot_offsets(conn, station=row["station"], boot_ids=[row["boot_id"]]))
         offset = offsets.get(row["boot_id"])
@@ -217,6 +217,18 @@ class BatchResult:
     name_conflict: str | None = None
     #: Events refused because their seq is held under another event id.
     integrity_refused: int = 0
+
+
+_STATION_LOCK = (
+    sa.select(stations.c.acked_seq)
+    .where(stations.c.station == sa.bindparam("station"))
+    .with_for_update()
+)
+_STATION_ACKED = (
+    stations.update()
+    .where(stations.c.station == sa.bindparam("acked_station"))
+    .values(acked_seq=sa.bindparam("acked"), last_seen=sa.bindparam("seen"))
+)
 
 
 def store_batch(engine: Engine, batch: EventBatch, *, site: str = "") -> int:
@@ -261,14 +273,13 @@ def ingest_batch(
     token = _skew_tolerance.set(skew_tolerance)
     try:
         with engine.begin() as conn:
-            ensure_station(conn, station=station, site=site, now=now)
             # Lock the station row (PostgreSQL) so two ingest workers cannot interleave
-            # on one station; SQLite's BEGIN IMMEDIATE already serialises writers.
-            acked = conn.execute(
-                sa.select(stations.c.acked_seq)
-                .where(stations.c.station == station)
-                .with_for_update()
-            ).scalar_one()
+            # on one station; SQLite's BEGIN IMMEDIATE already serialises writers. The
+            # row is created by the station's first message only.
+            acked = conn.execute(_STATION_LOCK, {"station": station}).scalar_one_or_none()
+            if acked is None:
+                ensure_station(conn, station=station, site=site, now=now)
+                acked = conn.execute(_STATION_LOCK, {"station": station}).scalar_one()
             claim = claim_name(conn, station=station, instance_id=batch.instance_id, now=now)
             if not claim.accepted:
                 _refuse_batch(conn, batch, topic=topic, payload=payload, now=now)
@@ -309,11 +320,7 @@ def ingest_batch(
                 held=waiting | fresh.keys(),
                 offsets=offsets,
             )
-            conn.execute(
-                stations.update()
-                .where(stations.c.station == station)
-                .values(acked_seq=acked, last_seen=now)
-            )
+            conn.execute(_STATION_ACKED, {"acked_station": station, "acked": acked, "seen": now})
     finally:
         _skew_tolerance.reset(token)
     return BatchResult(acked=acked, name_conflict=claim.conflict, integrity_refused=len(refused))
@@ -484,8 +491,8 @@ def _insert_rows(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime)
     cost (bench/ingest.py)."""
     sql, order, processors = _events_insert(conn.dialect)
     values = operator.itemgetter(*order)
-    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
     received = order.index("received_at")
+    convert = [(i, p) for i, p in enumerate(processors) if p is not None and i != received]
     received_value = processors[received](now) if processors[received] else now
     params: list[Any] = []
     for row in rows:
