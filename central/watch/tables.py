@@ -206,7 +206,7 @@ alerts = sa.Table(
     ),
 )
 
-# After-sales tickets and carrier scans (migration ``0008_tickets``).
+# After-sales tickets and carrier scans (migration ``0009_tickets``).
 
 tickets = sa.Table(
     "tickets",

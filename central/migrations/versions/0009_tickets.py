@@ -4,8 +4,8 @@
 as on ``exception_history``); ``tracking_scans``: the carriers' scans imported by
 ``packline central import-tracking``, one row per (tracking number, time, status).
 
-Revision ID: 0008_tickets
-Revises: 0005_users
+Revision ID: 0009_tickets
+Revises: 0008_floor
 Create Date: 2026-11-28
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from central.migrations.append_only import append_only
 
-revision = "0008_tickets"
-down_revision = "0005_users"
+revision = "0009_tickets"
+down_revision = "0008_floor"
 branch_labels = None
 depends_on = None
 
