@@ -146,3 +146,24 @@ def test_central_serve_says_ready_and_feeds_the_watchdog(
         proc.wait(timeout=30)
     wait_for(lambda: "STOPPING=1" in systemd.got, what="STOPPING on SIGTERM")
     assert proc.returncode == 0, log.read_text()[-2000:]
+
+
+def test_the_station_agent_says_ready_and_feeds_the_watchdog(
+    systemd: Systemd, tmp_path: Path, broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.processes import Station
+
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    station = Station(workdir=tmp_path, name="bench-sd", mqtt_url=broker.url,
+                      site=f"sd-{uuid.uuid4().hex[:6]}").start()  # fmt: skip
+    try:
+        wait_for(lambda: "READY=1\nSTATUS=station bench-sd packing" in systemd.got,
+                 what="READY from the agent", timeout=60)  # fmt: skip
+        wait_for(lambda: systemd.count("WATCHDOG=1") >= 3, what="the watchdog fed", timeout=30)
+        assert not any(m.startswith("STATUS=unhealthy") for m in systemd.got), systemd.got
+    finally:
+        assert station.proc is not None
+        station.proc.terminate()
+        station.proc.wait(timeout=30)
+    wait_for(lambda: "STOPPING=1" in systemd.got, what="STOPPING on SIGTERM")
