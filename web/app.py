@@ -37,7 +37,9 @@ from web.auth import (
     LoginThrottle,
     current_user,
 )
+from web.floor import floor_routes
 from web.layout import make_templates, render
+from web.orders import orders_routes
 from web.watch_api import watch_routes
 
 __all__ = ["create_app"]
@@ -86,12 +88,6 @@ def create_app(
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-
-    def page_data() -> dict[str, Any]:
-        return {
-            "stations": list_stations(engine, site=settings.site),
-            "shipments": recent_shipments(engine, limit=shipments_shown, site=settings.site),
-        }
 
     def _safe_next(target: str) -> str:
         # Only a path on this server: never //other.host or a scheme.
@@ -232,17 +228,10 @@ def create_app(
 
     app.include_router(watch_routes(engine=engine, settings=settings), dependencies=signed_in)
 
-    @app.api_route(
-        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, dependencies=signed_in
+    app.include_router(
+        floor_routes(engine=engine, settings=settings, shipments_shown=shipments_shown)
     )
-    def index(request: Request) -> HTMLResponse:
-        """The status page."""
-        return render(request, "index.html", page_data())
-
-    @app.get("/fragments/status", response_class=HTMLResponse, dependencies=signed_in)
-    def status_fragment(request: Request) -> HTMLResponse:
-        """The part of the page that live updates replace."""
-        return render(request, "_status.html", page_data())
+    app.include_router(orders_routes(engine=engine, settings=settings))
 
     @app.get("/events", dependencies=signed_in)
     async def events(request: Request) -> EventSourceResponse:
