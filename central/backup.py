@@ -52,7 +52,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -455,14 +455,19 @@ def _max_id(conn: Connection, table: str) -> int:
 
 
 def _snapshot_state(
-    conn: Connection, tables: dict[str, _Table], writer: _Writer, manifest: dict[str, Any]
+    conn: Connection,
+    tables: dict[str, _Table],
+    writer: _Writer,
+    manifest: dict[str, Any],
+    *,
+    digests: bool = True,
 ) -> None:
     """Counts, boot offsets and row digests as of ``conn``'s snapshot, into the backup."""
     manifest["tables"] = {}
     for t in tables.values():
         count = conn.execute(sa.select(sa.func.count()).select_from(t.table)).scalar_one()
         manifest["tables"][t.name] = {"mode": t.mode(), "count": count, "columns": t.columns}
-        if t.mode() == "digest":
+        if t.mode() == "digest" and digests:
             writer.lines(f"digests/{t.name}.jsonl.gz", _digests(conn, t))
     if "station_boots" in tables:
         boots = conn.execute(
@@ -603,11 +608,16 @@ def _incremental(engine: Engine, writer: _Writer, manifest: dict[str, Any], last
                     since = int(prev_marks.get(t.name, 0))
                     rows += writer.lines(rel, (["u", r] for r in _since(conn, t, since, moved)))
                 elif mode == "digest":
+                    # One pass: the changes, and the digests the next backup compares with.
                     old = last.file(f"digests/{t.name}.jsonl.gz")
-                    rows += writer.lines(rel, _changed(conn, t, old if old.is_file() else None))
+                    kept = f"digests/{t.name}.jsonl.gz"
+                    with gzip.open(writer.path(kept), "wt", encoding="utf-8") as out:
+                        changes = _changed(conn, t, old if old.is_file() else None, out)
+                        rows += writer.lines(rel, changes)
+                    writer.add(kept)
                 else:
                     rows += writer.lines(rel, (["u", t.encode(r)] for r in _all(conn, t)))
-            _snapshot_state(conn, tables, writer, manifest)
+            _snapshot_state(conn, tables, writer, manifest, digests=False)
     manifest["watermarks"] = marks
     for name, info in manifest["tables"].items():
         info["applied"] = f"tables/{name}.jsonl.gz"
@@ -649,16 +659,21 @@ def _since(
         yield from (t.encode(r) for r in conn.execute(query.order_by(table.c.id)))
 
 
-def _changed(conn: Connection, t: _Table, old: Path | None) -> Iterator[list[Any]]:
+def _changed(
+    conn: Connection, t: _Table, old: Path | None, digests: IO[str]
+) -> Iterator[list[Any]]:
     """``["u", row]`` for rows new or changed since the ``old`` digests, ``["d", key]``
-    for keys gone."""
+    for keys gone; every row's digest goes to ``digests``."""
     held: dict[str, str] = {}
     if old is not None:
         held = {k: d for k, d in _read_lines(old)}
     for row in _all(conn, t):
         values = t.encode(row)
         key = _keytext(t.key(values))
-        if held.pop(key, None) != _digest(values):
+        digest = _digest(values)
+        digests.write(json.dumps([key, digest], separators=(",", ":"), ensure_ascii=False))
+        digests.write("\n")
+        if held.pop(key, None) != digest:
             yield ["u", values]
     for key in held:
         yield ["d", json.loads(key)]

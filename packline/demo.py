@@ -492,7 +492,9 @@ def demo(
     mqtt_url: str | None = typer.Option(
         None, metavar="URL", help="Use this broker instead of starting one."
     ),
-    stations: int = typer.Option(3, min=3, max=20, help="How many simulated stations."),
+    stations: int = typer.Option(
+        3, min=1, max=20, help="How many simulated stations (the day's story needs 3)."
+    ),
     orders: int = typer.Option(400, min=10, help="How many normal orders the day brings."),
     interval: float = typer.Option(
         2.0, min=0.05, help="Seconds a packer takes per order (real time)."
@@ -710,8 +712,10 @@ class _Day:
         stop: threading.Event,
         summary: Callable[[], list[str]],
     ) -> int:
-        b2, b3 = self.benches["bench-02"], self.benches["bench-03"]
         self.normal = list(normal)
+        if len(self.benches) < 3:
+            return self._plain(parts=parts, end=end, duration=duration, stop=stop)
+        b2, b3 = self.benches["bench-02"], self.benches["bench-03"]
         steps: list[tuple[dt.time, str, Callable[[], None]]] = [
             (dt.time(8, 30), "presale order PRE-0001 packed at bench-02",
              lambda: b2.work.put((True, packing_scans(story["presale"])))),
@@ -754,6 +758,33 @@ class _Day:
                 for line in summary():
                     self.console.say("day", line)
                 return 0
+            if duration is not None and time.monotonic() - started > duration:
+                break
+            stop.wait(0.2)
+        return 0
+
+    def _plain(
+        self,
+        *,
+        parts: list[_Part],
+        end: dt.time | None,
+        duration: float | None,
+        stop: threading.Event,
+    ) -> int:
+        """Fewer than three stations: normal orders only."""
+        self.t0 = time.monotonic()
+        self.say("the day's story needs 3 stations: packing normal orders only")
+        for bench in self.benches.values():
+            threading.Thread(target=self._packer, args=(bench, stop), daemon=True).start()
+        started = time.monotonic()
+        while not stop.is_set():
+            for p in parts:
+                code = p.died()
+                if code is not None:
+                    stop.set()
+                    raise _PartDied(p.name, code)
+            if end is not None and self.clock() >= end:
+                break
             if duration is not None and time.monotonic() - started > duration:
                 break
             stop.wait(0.2)
