@@ -345,11 +345,19 @@ def _create_engine(url: str) -> Engine:
     )
 
 
+#: Key of the transaction-level advisory lock that serialises migrations ("PKLM").
+MIGRATION_LOCK = 0x504B4C4D
+
+
 def migrate(engine: Engine) -> None:
     """Run the Alembic migrations to head on ``engine``."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several central processes may start at once on one database: the first
+            # migrates, the others wait here and then find nothing to do.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, 0)"), {"c": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

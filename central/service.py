@@ -1,8 +1,9 @@
 """The MQTT side of central: ingest, acks, central's clock and the orders downlink.
 
-Threads, and why: the MQTT session's network thread runs ingest and status, handlers
-on the session (store, commit, then ack — in that order, so an ack always names
-committed events); one downlink thread polls the database for new orders (an import
+Threads, and why: the MQTT session's network thread hands each batch to the ingest
+thread (store, commit, then ack — in that order, so an ack always names committed
+events; the network thread stays free to send that ack at once) and records statuses
+itself; one downlink thread polls the database for new orders (an import
 from another process must reach the stations within about a second) and publishes
 them, and every ``clock_every`` seconds sends each online station an ack carrying
 central's time. A message that cannot be taken is set aside in the dead letters
@@ -36,12 +37,24 @@ from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireErr
 from sync.sdnotify import thread_probe
 from sync.session import Message, MqttSession, SessionState
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "CentralService", "DeadLetter"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "SHARE_GROUP", "CentralService", "DeadLetter"]
 
 log = logging.getLogger(__name__)
 
 #: A station message bigger than this (bytes) is set aside unread.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+
+#: The shared subscription's group: each batch goes to one of the central processes
+#: subscribed as ``$share/packline-central/packline/v1/{site}/stations/+/events``.
+SHARE_GROUP = "packline-central"
+
+#: How long the broker keeps a named worker's session (and the batches routed to it)
+#: after it went away: long enough for a restart, short enough that a worker taken out
+#: of service does not hold batches the others could take (the stations resend them).
+WORKER_SESSION_EXPIRY = 60
+
+#: Batches received and not yet stored, at most (then the broker waits).
+INGEST_QUEUE = 32
 
 
 class DeadLetter(Exception):
@@ -73,6 +86,13 @@ class CentralService:
     (counted in :attr:`dead_letters`) and the next one is handled as if nothing
     happened. ``start()`` returns at once (the session reconnects by itself);
     ``stop()`` ends both threads.
+
+    Several processes may serve one site on one PostgreSQL database: events come
+    through the shared subscription (:data:`SHARE_GROUP`), so each batch is stored by
+    one of them, which acks what its own commit made contiguous. Each names itself
+    with ``worker`` (its MQTT client id, which must differ between processes). What
+    must happen once per site — statuses, the downlink, central's clock — runs only
+    while ``leader()`` is true (:class:`central.leader.Leadership`).
     """
 
     def __init__(
@@ -89,8 +109,12 @@ class CentralService:
         backlog_alert_after: float = DEFAULT_BACKLOG_ALERT_AFTER,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         clock_every: float = 30.0,
+        worker: str = "",
+        leader: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
+        self.worker = worker
+        self.leader: Callable[[], bool] = leader or (lambda: True)
         self.site = site
         self.poll_interval = poll_interval
         self.chunk_size = chunk_size
@@ -102,18 +126,29 @@ class CentralService:
         self.dead_letters: collections.Counter[str] = collections.Counter()
         self._clock_at = 0.0
         self._refused_said: set[tuple[str, str | None]] = set()
+        # The highest seq this process acked per (station, instance): an ack is never
+        # lower than one sent before (the clock's read may be older than a commit).
+        self._acks_sent: dict[tuple[str, str | None], int] = {}
+        self._acks_lock = threading.Lock()
+        self._was_leader = False
         # A station whose status still shows an old cursor this long after a push is
         # sent the missing orders again (the earlier push may have been lost).
         self.repush_after = repush_after
-        # A fixed client id per site: the broker's persistent session then keeps the
-        # batches that arrive while central restarts.
+        # A fixed client id per site (and worker): the broker's persistent session then
+        # keeps the batches that arrive while central restarts.
+        default_id = f"packline-central-{site}" + (f"-{worker}" if worker else "")
         self.session = MqttSession(
-            client_id=client_id or f"packline-central-{site}", url=mqtt_url, log_states=False
+            client_id=client_id or default_id,
+            url=mqtt_url,
+            log_states=False,
+            session_expiry=WORKER_SESSION_EXPIRY if worker else 24 * 3600,
         )
         #: Log each change of the broker connection (start-up says its own words first).
         self.say_states = True
         self.session.on_state(self._on_state)
-        self.session.route(topics.subscription(site, "events"), self._on_events)
+        self.session.route(
+            f"$share/{SHARE_GROUP}/{topics.subscription(site, 'events')}", self._on_events
+        )
         self.session.route(topics.subscription(site, "status"), self._on_status)
         self.session.on_connect(self._on_connect)
         self._stop = threading.Event()
@@ -122,11 +157,20 @@ class CentralService:
         self._pushed: dict[str, int] = {}
         self._last_push: dict[str, float] = {}
         self._downlink: threading.Thread | None = None
+        # Batches wait here for the ingest thread: the network thread stays free to
+        # send each ack the moment its commit is done (an ack queued behind a run of
+        # incoming batches would reach the station late, and after a later worker's).
+        self._batches: queue.Queue[Message] = queue.Queue(maxsize=INGEST_QUEUE)
+        self._ingest: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Connect (asynchronously) and start the downlink thread."""
+        """Connect (asynchronously) and start the ingest and downlink threads."""
+        self._ingest = threading.Thread(
+            target=self._ingest_loop, name="central-ingest", daemon=True
+        )
+        self._ingest.start()
         self.session.start()
         self._downlink = threading.Thread(
             target=self._downlink_loop, name="central-downlink", daemon=True
@@ -139,13 +183,14 @@ class CentralService:
 
     def health_probes(self) -> dict[str, Callable[[], str | None]]:
         """What systemd's watchdog checks of this service (:mod:`sync.sdnotify`):
-        the MQTT session's network thread (ingest runs on it) and the downlink thread."""
+        the MQTT session's network thread, the ingest thread and the downlink thread."""
 
-        def ingest() -> str | None:
+        def network() -> str | None:
             return None if self.session.network_alive() else "the MQTT network thread stopped"
 
         return {
-            "ingest": ingest,
+            "mqtt": network,
+            "ingest": thread_probe("ingest", lambda: self._ingest),
             "downlink": thread_probe("downlink", lambda: self._downlink),
         }
 
@@ -156,11 +201,15 @@ class CentralService:
         return None if state.connected else state.reason
 
     def stop(self) -> None:
-        """Stop the downlink, disconnect cleanly and stop the session."""
+        """Stop ingest and the downlink, disconnect cleanly and stop the session.
+
+        Batches still waiting for the ingest thread are not acked: their stations
+        send them again."""
         self._stop.set()
         self._wake.set()
-        if self._downlink is not None:
-            self._downlink.join(timeout=10)
+        for thread in (self._ingest, self._downlink):
+            if thread is not None:
+                thread.join(timeout=10)
         self.session.stop()
 
     # ------------------------------------------------------------------ session handlers
@@ -175,6 +224,9 @@ class CentralService:
             log.warning("%s%s; retrying, and serving the page meanwhile", state.reason, where)
 
     def _on_connect(self, _state: SessionState) -> None:
+        # A session kept from a release that subscribed to every batch itself would
+        # get each one twice (once shared, once its own).
+        self.session.unsubscribe(topics.subscription(self.site, "events"))
         log.info("connected to the broker; serving site %s", self.site)
         self._wake.set()
 
@@ -230,6 +282,10 @@ class CentralService:
     def _ack(
         self, station: str, *, seq: int, instance_id: str | None, name_conflict: str | None
     ) -> None:
+        with self._acks_lock:
+            key = (station, instance_id)
+            seq = max(seq, self._acks_sent.get(key, 0))
+            self._acks_sent[key] = seq
         ack = Ack(
             station=station,
             seq=seq,
@@ -240,10 +296,31 @@ class CentralService:
         self.session.publish(topics.ack(self.site, station), encode(ack))
 
     def _on_events(self, message: Message) -> None:
-        try:
-            self._take_events(message)
-        except DeadLetter as letter:
-            self._set_aside(message, letter)
+        # Blocks while the queue is full: the broker then holds the rest back.
+        self._batches.put(message)
+
+    def _ingest_loop(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                message = self._batches.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._take_events(message)
+                failing = False
+            except DeadLetter as letter:
+                self._set_aside(message, letter)
+            except Exception as exc:
+                # Not acked: the station sends it again. The traceback once per run.
+                log.error(
+                    "could not take a batch on %s: %s: %s",
+                    message.topic,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=not failing,
+                )
+                failing = True
 
     def _take_events(self, message: Message) -> None:
         station = self._station(message)
@@ -293,6 +370,10 @@ class CentralService:
     def _on_status(self, message: Message) -> None:
         if not message.payload:  # a cleared retained status
             return
+        if not self.leader():
+            # Every process gets every status; the leader keeps the stations' rows (and
+            # sends the orders they ask for), the others would only repeat it.
+            return
         try:
             self._take_status(message)
         except DeadLetter as letter:
@@ -337,14 +418,27 @@ class CentralService:
     # ------------------------------------------------------------------ central's clock
 
     def _ack_time(self, station: str) -> None:
-        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+        self._ack_current(station, words_of_conflict=True)
+
+    def _ack_current(
+        self, station: str, *, words_of_conflict: bool = False, words: str | None = None
+    ) -> None:
+        """Ack the station's committed mark (with central's time).
+
+        The row is read FOR SHARE and the ack published before that lock goes: a worker
+        committing more for this station meanwhile waits, so its (higher) ack is sent
+        after this one, never before it.
+        """
+        with self.engine.begin() as conn:
             row = conn.execute(
-                sa.select(stations.c.acked_seq, stations.c.instance_id).where(
-                    stations.c.station == station
-                )
+                sa.select(stations.c.acked_seq, stations.c.instance_id)
+                .where(stations.c.station == station)
+                .with_for_update(read=True)
             ).first()
-            words = owner_words(conn, station=station, now=utcnow()) if row else None
-        if row is not None:
+            if row is None:
+                return
+            if words_of_conflict:
+                words = owner_words(conn, station=station, now=utcnow())
             self._ack(station, seq=row.acked_seq, instance_id=row.instance_id, name_conflict=words)
 
     def send_clock(self) -> int:
@@ -360,12 +454,9 @@ class CentralService:
             expire_conflicts(conn, site=self.site, now=now)
         with self.engine.connect().execution_options(**READ_ONLY) as conn:
             online = conn.execute(
-                sa.select(
-                    stations.c.station,
-                    stations.c.acked_seq,
-                    stations.c.instance_id,
-                    stations.c.name_conflict,
-                ).where(stations.c.site == self.site, stations.c.online)
+                sa.select(stations.c.station, stations.c.name_conflict).where(
+                    stations.c.site == self.site, stations.c.online
+                )
             ).all()
             words = {
                 r.station: owner_words(conn, station=r.station, now=now)
@@ -373,12 +464,7 @@ class CentralService:
                 if r.name_conflict is not None
             }
         for row in online:
-            self._ack(
-                row.station,
-                seq=row.acked_seq,
-                instance_id=row.instance_id,
-                name_conflict=words.get(row.station),
-            )
+            self._ack_current(row.station, words=words.get(row.station))
         return len(online)
 
     # ------------------------------------------------------------------ orders downlink
@@ -386,6 +472,10 @@ class CentralService:
     def _downlink_loop(self) -> None:
         failing = False
         while not self._stop.is_set():
+            if not self._lead():
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
             try:
                 self.push_orders()
                 if time.monotonic() - self._clock_at >= self.clock_every:
@@ -399,6 +489,22 @@ class CentralService:
                 failing = True
             self._wake.wait(self.poll_interval)
             self._wake.clear()
+
+    def _lead(self) -> bool:
+        """Whether to do the leader's part now; a new leader starts from the database."""
+        leading = self.leader()
+        if leading and not self._was_leader:
+            self._pushed.clear()
+            self._last_push.clear()
+            self._clock_at = 0.0
+        elif not leading:
+            while True:
+                try:
+                    self._statuses.get_nowait()
+                except queue.Empty:
+                    break
+        self._was_leader = leading
+        return leading
 
     def push_orders(self) -> None:
         """Send each known station of the site the orders above what it holds.

@@ -100,6 +100,13 @@ class CentralSettings(BaseSettings):
         ge=1024,
         description="bigger station messages go to the dead letters unread",
     )
+    worker: str = Field(
+        default="",
+        max_length=64,
+        description="this process's name among several on one database (its MQTT client "
+        "id); default: the host name and process id on PostgreSQL",
+    )
+    web: bool = Field(default=True, description="serve the status page (off: ingest only)")
     clock_every: float = Field(
         default=30.0,
         gt=0,
@@ -139,6 +146,14 @@ class CentralSettings(BaseSettings):
     def zone(self) -> zoneinfo.ZoneInfo:
         """The site's time zone."""
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @field_validator("worker")
+    @classmethod
+    def _worker(cls, value: str) -> str:
+        # Part of an MQTT client id: letters, digits, '-', '_' and '.' only.
+        if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            raise ValueError(f"letters, digits, '.', '-' and '_' only, not {value!r}")
+        return value
 
     @field_validator("routing")
     @classmethod

@@ -9,6 +9,12 @@ goes away later is reconnected to the same way. uvicorn runs on the main thread,
 also owns the signal handlers; ingest and the downlink run in
 :class:`central.service.CentralService`'s threads, the watch (ticks, the alert outbox,
 acknowledgements over MQTT) in :class:`central.watch.loop.WatchLoop`'s.
+
+Several processes may serve one site on one PostgreSQL database (docs/scale.md): each
+stores the batches the shared subscription hands it, and the one holding the leader
+lock (:class:`central.leader.Leadership`) does the once-per-site duties. With
+``web = false`` (``--no-web``) a process is an ingest worker: no page, no port; it
+runs until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import threading
 import time
 from types import FrameType
 
 from central.clock import Clock
 from central.db import open_db
+from central.leader import Leadership, default_worker_name
 from central.service import CentralService
 from central.settings import CentralSettings, shown_db_url
 from central.watch.loop import WatchLoop
@@ -90,12 +98,14 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
     from web.app import create_app
 
     stop_requested: list[int] = []
+    stopping = threading.Event()
     server: uvicorn.Server | None = None
 
     def on_signal(sig: int, _frame: FrameType | None) -> None:
         # Before uvicorn runs, and again after it restores these handlers and replays
         # the signal it caught: note it and let the code below end cleanly.
         stop_requested.append(sig)
+        stopping.set()
         if server is not None:
             server.should_exit = True
 
@@ -103,6 +113,12 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
     try:
         broker = _broker(settings.mqtt_url)
         engine = open_db(settings.db_url)
+        # On PostgreSQL other processes may serve the site too: each needs its own
+        # client id, and one of them leads. With SQLite this one process is all.
+        worker = settings.worker or (
+            default_worker_name() if engine.dialect.name == "postgresql" else ""
+        )
+        leadership = Leadership(engine, site=settings.site, worker=worker)
         service = CentralService(
             engine=engine,
             mqtt_url=settings.mqtt_url,
@@ -111,6 +127,8 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
             backlog_alert_after=settings.backlog_alert_after,
             max_message_bytes=settings.max_message_bytes,
             clock_every=settings.clock_every,
+            worker=worker,
+            leader=lambda: leadership.is_leader,
         )
         # Ticks every tick_every at clock's time (the machine's by default), publishes
         # the alert outbox, takes acknowledgements over MQTT.
@@ -120,63 +138,75 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
             site=settings.site,
             rules=settings.rules(),
             clock=clock,
+            leader=lambda: leadership.is_leader,
         )
         sock: socket.socket | None = None
         try:
-            sock = _listen(settings.http_host, settings.http_port)
+            if settings.web:
+                sock = _listen(settings.http_host, settings.http_port)
+            leadership.start()
             service.say_states = False  # until the start-up line below has been said
             service.start()
             connected = _wait_for_broker(service, broker)
             service.say_states = True
             watch.start()  # it publishes once the broker is there
-            host, port = sock.getsockname()[:2]
             # One line that says what this central is using (start-up errors stay one
             # line on their own, so it comes once every check has passed).
+            if sock is not None:
+                host, port = sock.getsockname()[:2]
+                page = f"status page http://{host}:{port}/"
+            else:
+                page = "no status page (ingest only)"
             log.info(
-                "packline %s central for site %s: database %s, broker %s, status page "
-                "http://%s:%s/",
+                "packline %s central%s for site %s: database %s, broker %s, %s",
                 version,
+                f" worker {worker}" if worker else "",
                 settings.site,
                 shown_db_url(settings.db_url),
                 broker,
-                host,
-                port,
+                page,
             )
             if not connected:
                 log.warning(
-                    "waiting for the MQTT broker at %s (%s); serving the page meanwhile, "
+                    "waiting for the MQTT broker at %s (%s); %s, "
                     "and connecting as soon as it answers",
                     broker,
+                    "serving the page meanwhile" if sock is not None else "ready to ingest",
                     service.last_connect_error or "no answer yet",
                 )
-            app = create_app(
-                engine=engine,
-                settings=settings,
-                version=version,
-                broker_state=lambda: service.last_connect_error,
-            )
-            config = uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=3,
-                lifespan="off",
-            )
-            server = uvicorn.Server(config)
             # systemd (Type=notify): up now; the watchdog is fed while ingest, downlink
             # and the watch loop are healthy.
             watchdog = sdnotify.Watchdog(
                 {**service.health_probes(), "watch": watch.heartbeat.probe}
             )
             watchdog.start()
-            sdnotify.ready(f"central for site {settings.site} serving on port {port}")
-            if not stop_requested:
-                server.run(sockets=[sock])
+            if sock is None:
+                sdnotify.ready(f"central worker for site {settings.site} ingesting")
+                stopping.wait()
+            else:
+                app = create_app(
+                    engine=engine,
+                    settings=settings,
+                    version=version,
+                    broker_state=lambda: service.last_connect_error,
+                )
+                config = uvicorn.Config(
+                    app,
+                    log_config=None,
+                    access_log=False,
+                    timeout_graceful_shutdown=3,
+                    lifespan="off",
+                )
+                server = uvicorn.Server(config)
+                sdnotify.ready(f"central for site {settings.site} serving on port {port}")
+                if not stop_requested:
+                    server.run(sockets=[sock])
             sdnotify.stopping()
             watchdog.stop()
         finally:
             watch.stop()
             service.stop()
+            leadership.stop()
             engine.dispose()
             if sock is not None:
                 sock.close()

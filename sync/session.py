@@ -272,6 +272,12 @@ class MqttSession:
         if connected:
             self._client.subscribe(topic_filter, qos=qos)
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Drop a subscription the broker may still hold for this session (a persistent
+        session keeps what an earlier run subscribed to); nothing while disconnected."""
+        if self.connected:
+            self._client.unsubscribe(topic_filter)
+
     def on_connect(self, listener: SessionListener) -> None:
         """Call ``listener(state)`` after each successful connect (subscriptions sent)."""
         with self._lock:

@@ -5,6 +5,10 @@ clock's time; about every second it publishes what waits in the alert outbox (al
 written by the CLI, the API or another process included). It also takes
 acknowledgements on ``packline/v1/{site}/alerts/ack``, checked against the policy's
 list of who may acknowledge.
+
+With several central processes on one database only the leader
+(:class:`central.leader.Leadership`) ticks, publishes and takes acknowledgements:
+``leader`` says whether this process is it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -44,6 +49,7 @@ class WatchLoop:
         rules: WatchRules,
         clock: Clock | None = None,
         publish_every: float = 1.0,
+        leader: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.session = session
@@ -51,6 +57,7 @@ class WatchLoop:
         self.rules = rules
         self.clock: Clock = clock or SystemClock()
         self.publish_every = publish_every
+        self.leader: Callable[[], bool] = leader or (lambda: True)
         self.last: TickResult | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -84,10 +91,12 @@ class WatchLoop:
         while not self._stop.is_set():
             self.heartbeat.beat()
             try:
-                if every > 0 and time.monotonic() >= next_tick:
+                if not self.leader():
+                    next_tick = time.monotonic()  # a new leader ticks at once
+                elif every > 0 and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + every
                     self.run_tick()
-                if self.session.connected:
+                if self.session.connected and self.leader():
                     publish_pending(self.engine, site=self.site, session=self.session)
                 failing = False
             except Exception as exc:
@@ -112,6 +121,8 @@ class WatchLoop:
         return result
 
     def _on_ack(self, message: Message) -> None:
+        if not self.leader():
+            return  # every process gets it; the leader takes it
         try:
             ack = parse_ack(message.payload)
         except BadAck as exc:

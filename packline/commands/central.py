@@ -57,6 +57,15 @@ def serve(
     site: str | None = typer.Option(None, "--site", help="Site whose stations to serve."),
     http_host: str | None = typer.Option(None, "--http-host", help="Address of the page."),
     http_port: int | None = typer.Option(None, "--http-port", help="Port of the page."),
+    worker: str | None = typer.Option(
+        None,
+        "--worker",
+        metavar="NAME",
+        help="This process's name among several on one database (docs/scale.md).",
+    ),
+    no_web: bool = typer.Option(
+        False, "--no-web", help="Ingest only: no status page (docs/scale.md)."
+    ),
 ) -> None:
     """Run ingest, the orders downlink and the web status page until Ctrl-C."""
     from central.settings import CentralSettings
@@ -73,6 +82,8 @@ def serve(
         site=site,
         http_host=http_host,
         http_port=http_port,
+        worker=worker,
+        web=False if no_web else None,
     )
     setup_logging()
     serve_central(settings, version=__version__)
