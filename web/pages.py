@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from central.users import User
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,20 +41,28 @@ from central.reports import (
     table_csv,
 )
 from central.settings import CentralSettings
+from central.users import User
 from central.watch.board import alarm_timers
+from central.watch.context import Watch
 from central.watch.exceptions import (
     ExceptionNotFound,
+    ExceptionRefused,
+    NotAllowed,
+    acknowledge_exception,
+    assign_exception,
+    close_exception,
     dedup_key,
     exception_detail,
     list_exceptions,
+    post_plan,
+    resolve_exception,
 )
 from central.watch.rules import CAUSE_CLASSES
 from central.watch.tables import alerts, exception_history, exceptions
 from web.auth import current_user, may_act_in, require_role
 from web.layout import render
-from web.watch_api import ActionRefused, exception_action
 
-__all__ = ["page_routes", "watch_change_token"]
+__all__ = ["ActionRefused", "exception_action", "page_routes", "watch_change_token"]
 
 #: Who may open these pages (an admin always may).
 VIEWERS = ("supervisor", "manager")
@@ -79,6 +86,16 @@ def watch_change_token(engine: Engine) -> str:
             )
         ).one()
     return ":".join(str(v) for v in values)
+
+
+class AssignBody(BaseModel):
+    """``POST /api/exceptions/{id}/assign``: another department and/or a person."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    dept: str | None = Field(default=None, max_length=48)
+    to: str = Field(default="", max_length=64)
+    by: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class NoteBody(BaseModel):
@@ -112,11 +129,8 @@ def page_routes(
     rules = settings.rules()
     zone = settings.zone()
     viewer = VIEWER
-    report_options = {
-        "default_dept": rules.route("shipping_delay").dept,
-        "departments": sorted({route.dept for route in rules.routing.values()}),
-    }
-    depts = report_options["departments"]
+    default_dept = rules.route("shipping_delay").dept
+    depts = sorted({route.dept for route in rules.routing.values()})
 
     # ------------------------------------------------------------------ live updates
 
@@ -233,6 +247,17 @@ def page_routes(
             return render(request, "exception.html", context, status_code=exc.status)
         return RedirectResponse(back, status_code=303)
 
+    @router.post("/api/exceptions/{exception_id}/assign")
+    def api_assign(exception_id: int, body: AssignBody, user: User = SIGNED_IN) -> dict[str, Any]:
+        """Hand an exception to another department (its alarm follows) and/or a person:
+        a supervisor of its department, a manager or an admin; 409 when nothing changes."""
+        fields = {k: v for k, v in body.model_dump().items() if v is not None}
+        try:
+            exception_action(engine, settings, time, user, exception_id, "assign", fields)
+        except ActionRefused as exc:
+            raise HTTPException(status_code=exc.status, detail=exc.detail) from None
+        return exception_detail(engine, exception_id)
+
     # ------------------------------------------------------------------ benches
 
     def benches_data() -> dict[str, Any]:
@@ -333,7 +358,9 @@ def page_routes(
             span = parse_period(kind, period, zone)
         except BadPeriod as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        return build_report(engine, span, now=time.now(), **report_options)
+        return build_report(
+            engine, span, now=time.now(), default_dept=default_dept, departments=depts
+        )
 
     @router.get("/reports", response_class=HTMLResponse, dependencies=[viewer])
     def reports_page(
@@ -347,7 +374,9 @@ def page_routes(
         except BadPeriod as exc:
             context = {"error": str(exc), "kind": kind, "period": period}
             return render(request, "reports.html", context, status_code=422)
-        made = build_report(engine, span, now=time.now(), **report_options)
+        made = build_report(
+            engine, span, now=time.now(), default_dept=default_dept, departments=depts
+        )
         return render(
             request,
             "reports.html",
@@ -380,6 +409,98 @@ def page_routes(
         return _csv(table_csv(chosen), f"packline-{kind}-{made.period.label}-{table}.csv")
 
     return router
+
+
+class ActionRefused(Exception):
+    """A step on an exception that is refused: ``status`` (403, 404, 409, 422) and
+    ``detail`` in words."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _may_not(user: User, what: str) -> str:
+    return f"{user.name} ({user.role}{' ' + user.dept if user.dept else ''}) may not {what}"
+
+
+def _not_as(user: User, by: str | None) -> str:
+    return f"{user.name} may act only as {user.name}, not {by}"
+
+
+def _actor(user: User, by: str | None) -> str:
+    """Who the step is recorded as done by."""
+    if by is None or by == user.name:
+        return user.name
+    if user.role == "admin":
+        return by
+    raise HTTPException(status_code=403, detail=_not_as(user, by))
+
+
+def exception_action(
+    engine: Engine,
+    settings: CentralSettings,
+    clock: Clock,
+    user: User,
+    exception_id: int,
+    step: str,
+    fields: dict[str, Any],
+) -> None:
+    """Do ``step`` (``ack``, ``plan``, ``assign``, ``resolve``, ``close``) on an
+    exception for ``user``, with the form's or body's ``fields``, in one transaction.
+
+    Raises :class:`ActionRefused`: 404 unknown exception, 403 a role or department
+    that may not (or someone not on the policy's list), 409 a step the state does not
+    allow or a resolution without its report.
+    """
+    try:
+        who = _actor(user, str(fields["by"]) if fields.get("by") else None)
+    except HTTPException as exc:
+        raise ActionRefused(403, str(exc.detail)) from None
+    rules = settings.rules()
+
+    def text(name: str) -> str:
+        return str(fields.get(name) or "")
+
+    try:
+        with engine.begin() as conn:
+            watch = Watch(conn=conn, now=clock.now(), rules=rules, site=settings.site)
+            dept = conn.execute(
+                sa.select(exceptions.c.dept).where(exceptions.c.id == exception_id)
+            ).scalar()
+            if dept is None:
+                raise ExceptionNotFound(f"no exception #{exception_id}")
+            if not may_act_in(user, dept):
+                raise ActionRefused(403, _may_not(user, f"act for department {dept}"))
+            if step == "ack":
+                acknowledge_exception(watch, exception_id, by=who, check_allowed=True)
+            elif step == "plan":
+                post_plan(watch, exception_id, text=text("text"), by=who)
+            elif step == "assign":
+                assign_exception(
+                    watch, exception_id, by=who, dept=text("dept") or None, to=text("to")
+                )
+            elif step == "resolve":
+                resolve_exception(
+                    watch,
+                    exception_id,
+                    cause=text("cause"),
+                    action=text("action"),
+                    outcome=text("outcome"),
+                    by=who,
+                    cause_class=text("cause_class") or None,
+                )
+            elif step == "close":
+                close_exception(watch, exception_id, by=who)
+            else:
+                raise ActionRefused(404, f"no step {step!r}")
+    except ExceptionNotFound as exc:
+        raise ActionRefused(404, str(exc)) from None
+    except NotAllowed as exc:
+        raise ActionRefused(403, str(exc)) from None
+    except ExceptionRefused as exc:
+        raise ActionRefused(409, str(exc)) from None
 
 
 def _csv(text: str, filename: str) -> Response:

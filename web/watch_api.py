@@ -5,24 +5,17 @@ steps (``ack``, ``plan``, ``resolve``, ``close``), ``/api/alerts`` (the newest f
 ``/api/alerts/ack``, ``/api/deadlines?state=warned|breached``. Mistakes answer with a
 status and ``{"detail": "..."}``: 404 unknown id, 409 a step the state does not allow,
 403 someone not on the policy's list of who may acknowledge, 422 bad input.
-
-Who may act is checked on the server (:func:`exception_action`, shared with the
-``/exceptions`` page's forms): packers never; a supervisor only on exceptions of their
-own department; managers and admins on all. The step is recorded as done by the
-logged-in user; ``by`` in the body may name someone else only for an admin (acting
-for a person, as the CLI on the central host does).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from central.users import User
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
@@ -38,7 +31,6 @@ from central.watch.exceptions import (
     ExceptionRefused,
     NotAllowed,
     acknowledge_exception,
-    assign_exception,
     close_exception,
     exception_detail,
     list_exceptions,
@@ -46,15 +38,10 @@ from central.watch.exceptions import (
     post_plan,
     resolve_exception,
 )
-from central.watch.tables import escalations, exceptions
-from web.auth import current_user, may_act_in
 
-__all__ = ["ActionRefused", "exception_action", "watch_routes"]
+__all__ = ["watch_routes"]
 
 T = TypeVar("T")
-
-#: The logged-in user (web.auth), as a route's parameter default.
-SIGNED_IN = Depends(current_user)
 
 
 class _Body(BaseModel):
@@ -70,26 +57,19 @@ class NewException(_Body):
     severity: Literal["general", "major"] | None = None
     dept: str | None = Field(default=None, max_length=48)
     cause_class: str | None = None
-    by: str | None = Field(default=None, min_length=1, max_length=64)
+    by: str = Field(min_length=1, max_length=64)
 
 
 class By(_Body):
-    """Who does a step: the logged-in user unless an admin names someone."""
+    """Who does a step."""
 
-    by: str | None = Field(default=None, min_length=1, max_length=64)
+    by: str = Field(min_length=1, max_length=64)
 
 
 class Plan(By):
     """``POST /api/exceptions/{id}/plan``."""
 
     text: str = Field(min_length=1, max_length=2000)
-
-
-class Assign(By):
-    """``POST /api/exceptions/{id}/assign``: another department and/or a person."""
-
-    dept: str | None = Field(default=None, max_length=48)
-    to: str = Field(default="", max_length=64)
 
 
 class Report(By):
@@ -108,6 +88,10 @@ def watch_routes(
     router = APIRouter(prefix="/api")
     rules = settings.rules()
     time: Clock = clock or SystemClock()
+
+    def act(step: Callable[[Watch], T]) -> T:
+        with _answers(), engine.begin() as conn:
+            return step(Watch(conn=conn, now=time.now(), rules=rules, site=settings.site))
 
     def detail(exception_id: int) -> dict[str, Any]:
         try:
@@ -129,12 +113,8 @@ def watch_routes(
         return {"exceptions": found}
 
     @router.post("/exceptions", status_code=201)
-    def api_open_exception(body: NewException, user: User = SIGNED_IN) -> dict[str, Any]:
-        """Open an exception by hand (not packers: they report at the bench); 422 for
-        an unknown type, order or department."""
-        if user.role == "packer":
-            raise HTTPException(status_code=403, detail=_may_not(user, "open exceptions"))
-        who = _actor(user, body.by)
+    def api_open_exception(body: NewException) -> dict[str, Any]:
+        """Open an exception by hand; 422 for an unknown type, order or department."""
 
         def run(watch: Watch) -> int | None:
             if (
@@ -153,7 +133,7 @@ def watch_routes(
                 severity=body.severity,
                 dept=body.dept,
                 cause_class=body.cause_class,
-                found_by=who,
+                found_by=body.by,
             )
 
         try:
@@ -169,38 +149,39 @@ def watch_routes(
         """One exception with its history."""
         return detail(exception_id)
 
-    def step(user: User, exception_id: int, name: str, body: BaseModel) -> dict[str, Any]:
-        fields = {k: v for k, v in body.model_dump().items() if v is not None}
-        try:
-            exception_action(engine, settings, time, user, exception_id, name, fields)
-        except ActionRefused as exc:
-            raise HTTPException(status_code=exc.status, detail=exc.detail) from None
+    @router.post("/exceptions/{exception_id}/ack")
+    def api_ack(exception_id: int, body: By) -> dict[str, Any]:
+        """Acknowledge (the policy's list of who may applies)."""
+        act(lambda w: acknowledge_exception(w, exception_id, by=body.by, check_allowed=True))
         return detail(exception_id)
 
-    @router.post("/exceptions/{exception_id}/ack")
-    def api_ack(exception_id: int, body: By, user: User = SIGNED_IN) -> dict[str, Any]:
-        """Acknowledge (the policy's list of who may applies)."""
-        return step(user, exception_id, "ack", body)
-
     @router.post("/exceptions/{exception_id}/plan")
-    def api_plan(exception_id: int, body: Plan, user: User = SIGNED_IN) -> dict[str, Any]:
+    def api_plan(exception_id: int, body: Plan) -> dict[str, Any]:
         """Post the department's plan."""
-        return step(user, exception_id, "plan", body)
-
-    @router.post("/exceptions/{exception_id}/assign")
-    def api_assign(exception_id: int, body: Assign, user: User = SIGNED_IN) -> dict[str, Any]:
-        """Hand it to another department (its alarm follows) and/or a person."""
-        return step(user, exception_id, "assign", body)
+        act(lambda w: post_plan(w, exception_id, text=body.text, by=body.by))
+        return detail(exception_id)
 
     @router.post("/exceptions/{exception_id}/resolve")
-    def api_resolve(exception_id: int, body: Report, user: User = SIGNED_IN) -> dict[str, Any]:
+    def api_resolve(exception_id: int, body: Report) -> dict[str, Any]:
         """Resolve with a report (cause, action, outcome); 409 without one."""
-        return step(user, exception_id, "resolve", body)
+        act(
+            lambda w: resolve_exception(
+                w,
+                exception_id,
+                cause=body.cause,
+                action=body.action,
+                outcome=body.outcome,
+                by=body.by,
+                cause_class=body.cause_class,
+            )
+        )
+        return detail(exception_id)
 
     @router.post("/exceptions/{exception_id}/close")
-    def api_close(exception_id: int, body: By, user: User = SIGNED_IN) -> dict[str, Any]:
+    def api_close(exception_id: int, body: By) -> dict[str, Any]:
         """Close a resolved exception."""
-        return step(user, exception_id, "close", body)
+        act(lambda w: close_exception(w, exception_id, by=body.by))
+        return detail(exception_id)
 
     @router.get("/alerts")
     def api_alerts(
@@ -216,16 +197,8 @@ def watch_routes(
         return {"alerts": found}
 
     @router.post("/alerts/ack")
-    def api_alert_ack(body: AlertAck, user: User = SIGNED_IN) -> dict[str, Any]:
-        """``{"dedup_key"|"exception_id": ..., "by": ...}``, as over MQTT; the alarm's
-        department decides who may (a supervisor only their own)."""
-        dept = _alarm_dept(engine, body.dedup_key, body.exception_id)
-        if not may_act_in(user, dept):
-            raise HTTPException(
-                status_code=403, detail=_may_not(user, f"act for department {dept or '-'}")
-            )
-        if body.by != user.name and user.role != "admin":
-            raise HTTPException(status_code=403, detail=_not_as(user, body.by))
+    def api_alert_ack(body: AlertAck) -> dict[str, Any]:
+        """``{"dedup_key"|"exception_id": ..., "by": ...}``, as over MQTT."""
         with _answers():
             done = acknowledge(engine, body, now=time.now(), rules=rules, check_allowed=True)
         return {"acknowledged": done}
@@ -247,112 +220,6 @@ def watch_routes(
         return {"deadlines": found, "now": now.isoformat()}
 
     return router
-
-
-class ActionRefused(Exception):
-    """A step on an exception that is refused: ``status`` (403, 404, 409, 422) and
-    ``detail`` in words."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-def _may_not(user: User, what: str) -> str:
-    return f"{user.name} ({user.role}{' ' + user.dept if user.dept else ''}) may not {what}"
-
-
-def _not_as(user: User, by: str | None) -> str:
-    return f"{user.name} acts as themself, not as {by!r} (only an admin acts for someone)"
-
-
-def _actor(user: User, by: str | None) -> str:
-    """Who the step is recorded as done by."""
-    if by is None or by == user.name:
-        return user.name
-    if user.role == "admin":
-        return by
-    raise HTTPException(status_code=403, detail=_not_as(user, by))
-
-
-def _alarm_dept(engine: Engine, key: str | None, exception_id: int | None) -> str | None:
-    with engine.connect() as conn:
-        if exception_id is not None:
-            return conn.execute(
-                sa.select(exceptions.c.dept).where(exceptions.c.id == exception_id)
-            ).scalar()
-        return conn.execute(
-            sa.select(escalations.c.dept)
-            .where(escalations.c.dedup_key == key)
-            .order_by(escalations.c.id.desc())
-            .limit(1)
-        ).scalar()
-
-
-def exception_action(
-    engine: Engine,
-    settings: CentralSettings,
-    clock: Clock,
-    user: User,
-    exception_id: int,
-    step: str,
-    fields: dict[str, Any],
-) -> None:
-    """Do ``step`` (``ack``, ``plan``, ``assign``, ``resolve``, ``close``) on an
-    exception for ``user``, with the form's or body's ``fields``, in one transaction.
-
-    Raises :class:`ActionRefused`: 404 unknown exception, 403 a role or department
-    that may not (or someone not on the policy's list), 409 a step the state does not
-    allow or a resolution without its report.
-    """
-    try:
-        who = _actor(user, str(fields["by"]) if fields.get("by") else None)
-    except HTTPException as exc:
-        raise ActionRefused(403, str(exc.detail)) from None
-    rules = settings.rules()
-
-    def text(name: str) -> str:
-        return str(fields.get(name) or "")
-
-    try:
-        with engine.begin() as conn:
-            watch = Watch(conn=conn, now=clock.now(), rules=rules, site=settings.site)
-            dept = conn.execute(
-                sa.select(exceptions.c.dept).where(exceptions.c.id == exception_id)
-            ).scalar()
-            if dept is None:
-                raise ExceptionNotFound(f"no exception #{exception_id}")
-            if not may_act_in(user, dept):
-                raise ActionRefused(403, _may_not(user, f"act for department {dept}"))
-            if step == "ack":
-                acknowledge_exception(watch, exception_id, by=who, check_allowed=True)
-            elif step == "plan":
-                post_plan(watch, exception_id, text=text("text"), by=who)
-            elif step == "assign":
-                assign_exception(
-                    watch, exception_id, by=who, dept=text("dept") or None, to=text("to")
-                )
-            elif step == "resolve":
-                resolve_exception(
-                    watch,
-                    exception_id,
-                    cause=text("cause"),
-                    action=text("action"),
-                    outcome=text("outcome"),
-                    by=who,
-                    cause_class=text("cause_class") or None,
-                )
-            elif step == "close":
-                close_exception(watch, exception_id, by=who)
-            else:
-                raise ActionRefused(404, f"no step {step!r}")
-    except ExceptionNotFound as exc:
-        raise ActionRefused(404, str(exc)) from None
-    except NotAllowed as exc:
-        raise ActionRefused(403, str(exc)) from None
-    except ExceptionRefused as exc:
-        raise ActionRefused(409, str(exc)) from None
 
 
 @contextlib.contextmanager
