@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from central.users import add_user, issue_token
 from sqlalchemy.engine import Engine
 
 from central.ingest import record_status
+from central.reports import build_report, site_zone, week_period
+from central.users import add_user, issue_token
 from central.watch import WatchRules
 from central.watch.context import Watch
 from central.watch.exceptions import open_exception
 from sync.messages import StationStatus
-from central.reports import build_report, site_zone, week_period
 from tests.support.reports import NOW, WEEK, week_of_packing
 from tests.web.conftest import PASSWORD
 
