@@ -40,6 +40,8 @@ from web.auth import (
 from web.floor import floor_routes
 from web.layout import make_templates, render
 from web.orders import orders_routes
+from web.pages import page_routes
+from web.ticket_pages import ticket_routes
 from web.watch_api import watch_routes
 
 __all__ = ["create_app"]
@@ -232,6 +234,8 @@ def create_app(
         floor_routes(engine=engine, settings=settings, shipments_shown=shipments_shown)
     )
     app.include_router(orders_routes(engine=engine, settings=settings))
+    app.include_router(page_routes(engine=engine, settings=settings, poll_interval=poll_interval))
+    app.include_router(ticket_routes(engine=engine, settings=settings))
 
     @app.get("/events", dependencies=signed_in)
     async def events(request: Request) -> EventSourceResponse:

@@ -58,7 +58,7 @@ from central.watch.exceptions import (
     resolve_exception,
 )
 from central.watch.rules import CAUSE_CLASSES
-from central.watch.tables import alerts, exception_history, exceptions
+from central.watch.tables import alerts, exception_history, exceptions, ticket_history
 from web.auth import current_user, may_act_in, require_role
 from web.layout import render
 
@@ -71,8 +71,8 @@ SIGNED_IN = Depends(current_user)
 
 
 def watch_change_token(engine: Engine) -> str:
-    """Changes whenever an exception, its history, an alert or a bench event changed:
-    what the pages' event stream watches."""
+    """Changes whenever an exception, a ticket, their history, an alert or a bench event
+    changed: what the pages' event stream watches."""
     from central.equipment import equipment_notes
 
     with engine.connect().execution_options(**READ_ONLY) as conn:
@@ -83,6 +83,7 @@ def watch_change_token(engine: Engine) -> str:
                 sa.select(sa.func.max(alerts.c.id)).scalar_subquery(),
                 sa.select(sa.func.max(events.c.id)).scalar_subquery(),
                 sa.select(sa.func.max(equipment_notes.c.id)).scalar_subquery(),
+                sa.select(sa.func.max(ticket_history.c.id)).scalar_subquery(),
             )
         ).one()
     return ":".join(str(v) for v in values)
