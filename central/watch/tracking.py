@@ -7,7 +7,8 @@ per parcel, on its tracking number:
 
 - ``tracking.first_scan``: armed when the bench confirms the parcel, due 24 h after the
   bench's time of it (the marketplaces' fake-shipment rule); the first carrier scan
-  disarms it;
+  disarms it. It opens nothing on a site that never imported a carrier scan: there,
+  no scan is no news;
 - ``tracking.stalled``: re-armed by every newer scan, due ``stalled_after`` (default
   48 h) after the latest one; a scan whose status says delivered ends it.
 
@@ -271,6 +272,10 @@ def _stalled(watch: Watch, tracking_no: str, *, cause: str, text: str) -> None:
 
 @timer_kind(FIRST, rank=60)
 def _no_first_scan(watch: Watch, timer: Timer) -> None:
+    fed = watch.conn.execute(sa.select(tracking_scans.c.id).limit(1)).first()
+    if fed is None:
+        # This site imports no carrier scans (yet): silence is no news, not a stall.
+        return
     data = timer.data
     shipped_at = dt.datetime.fromisoformat(str(data["shipped_at"]))
     hours = int(FIRST_SCAN_WITHIN.total_seconds() // 3600)

@@ -212,11 +212,14 @@ def load(engine: Engine, tmp_path: Path, now: dt.datetime, *rows: dict[str, str]
     return at(engine, now, lambda w: import_scans(w, scans))
 
 
-def test_no_carrier_scan_within_24_hours_opens_logistics_stalled_once(engine: Engine) -> None:
+def test_no_carrier_scan_within_24_hours_opens_logistics_stalled_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    load(engine, tmp_path, T0, scan("SF-OTHER", T0))  # this site imports carrier scans
     shipped(engine, "A", "SF100", T0)
-    assert ticks(engine, T0 + 23 * H) == [] or stalled(engine) == []
+    ticks(engine, T0 + 23 * H)
     assert stalled(engine) == []
-    ticks(engine, T0 + 24 * H, T0 + 48 * H)
+    ticks(engine, T0 + 24 * H, T0 + 40 * H)
     (x,) = stalled(engine)
     assert x["order_no"] == "A" and x["dept"] == "logistics"
     assert "SF100" in str(x["description"]) and "no carrier scan within 24 h" in str(
@@ -254,6 +257,12 @@ def test_stalled_after_is_a_setting(engine: Engine, tmp_path: Path) -> None:
         import_scans(Watch(conn=conn, now=T0 + H, rules=rules), read_tracking_file(path)[0])
     ticks(engine, T0 + 13 * H, rules=rules)
     assert len(stalled(engine)) == 1
+
+
+def test_a_site_without_carrier_scans_sees_no_stalls(engine: Engine) -> None:
+    shipped(engine, "A", "SF400", T0)
+    ticks(engine, T0 + 25 * H, T0 + 72 * H)
+    assert stalled(engine) == []
 
 
 def test_a_tracking_file_with_bad_rows_keeps_the_good_ones(tmp_path: Path) -> None:
