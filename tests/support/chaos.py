@@ -126,7 +126,7 @@ class BenchChaos:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the agent exited: {self.log.read_text()[-3000:]}")
             return (
-                self.log.read_text(errors="replace").count("edge.factory: scanner ready")
+                self.log.read_text(errors="replace").count("drivers.scanners.hotplug: scanner ready")
                 >= self.starts
             )
 

@@ -239,7 +239,7 @@ class Station:
             if not self.alive():
                 raise AssertionError(f"the agent exited: {self.log.read_text()[-2000:]}")
             return (
-                self.log.read_text(errors="replace").count("edge.factory: scanner ready")
+                self.log.read_text(errors="replace").count("drivers.scanners.hotplug: scanner ready")
                 >= self.starts
             )
 
