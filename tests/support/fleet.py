@@ -229,7 +229,7 @@ class AckWatcher:
             self.acks.append(ack)
 
     def backwards(self) -> list[str]:
-        """Each ack lower than one delivered before it for the same station and bench.
+        """Each ack lower than one central made before it for the same station and bench.
 
         A broker restarted from its saved state delivers again what it had saved
         before it was killed: an ack seen before (same seq, same send time) is that
@@ -240,6 +240,11 @@ class AckWatcher:
         seen: set[tuple[str, str | None, int, float | None]] = set()
         with self._lock:
             acks = list(self.acks)
+        # In the order central made them (their send time): after a broker restart two
+        # workers' connections may deliver interleaved (one still reconnecting holds its
+        # ack back, and paho resends what was unanswered), and a lower ack arriving late
+        # deletes nothing at the station.
+        acks.sort(key=lambda a: a.at if a.at is not None else 0.0)
         for ack in acks:
             sent = (ack.station, ack.instance_id, ack.seq, ack.at)
             if sent in seen:
