@@ -24,6 +24,7 @@ from central.db import open_db
 from central.service import CentralService
 from central.settings import CentralSettings, shown_db_url
 from central.watch.loop import WatchLoop
+from sync import sdnotify
 from sync.errors import UserError
 from sync.mqtt import BrokerURL, parse_mqtt_url
 
@@ -168,8 +169,17 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                 lifespan="off",
             )
             server = uvicorn.Server(config)
+            # systemd (Type=notify): up now; the watchdog is fed while ingest, downlink
+            # and the watch loop are healthy.
+            watchdog = sdnotify.Watchdog(
+                {**service.health_probes(), "watch": watch.heartbeat.probe}
+            )
+            watchdog.start()
+            sdnotify.ready(f"central for site {settings.site} serving on port {port}")
             if not stop_requested:
                 server.run(sockets=[sock])
+            sdnotify.stopping()
+            watchdog.stop()
         finally:
             watch.stop()
             service.stop()

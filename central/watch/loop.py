@@ -23,6 +23,7 @@ from central.watch.rules import WatchRules
 from central.watch.tick import TickResult, tick
 from sync import topics
 from sync.errors import UserError
+from sync.sdnotify import Heartbeat
 from sync.session import Message, MqttSession
 
 __all__ = ["WatchLoop"]
@@ -58,6 +59,10 @@ class WatchLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Beats each round; a tick or publish that hangs stops it (systemd's watchdog).
+        self.heartbeat = Heartbeat(
+            "the watch loop", max_age=max(120.0, 4 * self.rules.tick_every.total_seconds())
+        )
         session.route(topics.alert_ack(site), self._on_ack)
 
     def start(self) -> None:
@@ -81,6 +86,7 @@ class WatchLoop:
         next_tick = time.monotonic()
         failing = False
         while not self._stop.is_set():
+            self.heartbeat.beat()
             try:
                 if every > 0 and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + every
