@@ -81,5 +81,6 @@ def test_floor_api_says_states_in_words(client: httpx.Client, engine: Engine) ->
     off = tiles["bench-02"]
     assert off["level"] == "offline" and off["printer_state"] == "unknown"
     assert off["printer_words"] == "Unknown"  # never the last "ready"
-    assert [t["level"] for t in floor["stations"]][0] in ("offline", "fault")  # worst first
+    # Worst first.
+    assert floor["stations"][0]["level"] in ("offline", "fault")
     assert floor["summary"]["total"] == 3 and floor["summary"]["offline"] == 1
