@@ -14,12 +14,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from central.watch.rules import (
+    DEFAULT_TICKET_ROUTES,
     DeadlineRules,
     Hours,
     Policies,
     Route,
     Routing,
     Seconds,
+    TicketRoutes,
     WatchRules,
     policy_table,
     routing_table,
@@ -115,6 +117,7 @@ class CentralSettings(BaseSettings):
     offline_after: Seconds = dt.timedelta(minutes=5)
     labels_low: int = Field(default=50, ge=0)
     stalled_after: Hours = dt.timedelta(hours=48)
+    tickets: TicketRoutes = Field(default_factory=lambda: dict(DEFAULT_TICKET_ROUTES))
 
     @field_validator("site")
     @classmethod
@@ -166,6 +169,7 @@ class CentralSettings(BaseSettings):
             offline_after=self.offline_after,
             labels_low=self.labels_low,
             stalled_after=self.stalled_after,
+            tickets=self.tickets,
         )
 
     @field_validator("mqtt_url")

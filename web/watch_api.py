@@ -1,8 +1,11 @@
-"""The watch's JSON API: exceptions, alerts and deadlines (docs/central.md, "API").
+"""The watch's JSON API: exceptions, tickets, alerts, deadlines and the timeout KPI
+(docs/central.md, "API").
 
 ``/api/exceptions`` (list, open), ``/api/exceptions/{id}`` (with its history) and its
 steps (``ack``, ``plan``, ``resolve``, ``close``), ``/api/alerts`` (the newest first) and
-``/api/alerts/ack``, ``/api/deadlines?state=warned|breached``. Mistakes answer with a
+``/api/alerts/ack``, ``/api/deadlines?state=warned|breached``, ``/api/tickets`` (list,
+open), ``/api/tickets/{id}`` and its steps (``ack``, ``respond``, ``follow-up``,
+``close``), ``/api/kpi/timeouts?from=&to=&shop=&dept=``. Mistakes answer with a
 status and ``{"detail": "..."}``: 404 unknown id, 409 a step the state does not allow,
 403 someone not on the policy's list of who may acknowledge, 422 bad input.
 """
@@ -21,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from central.clock import Clock, SystemClock
 from central.db import orders
+from central.reports import timeout_kpi
 from central.settings import CentralSettings
 from central.users import User
 from central.watch.acks import AlertAck, acknowledge
@@ -40,6 +44,16 @@ from central.watch.exceptions import (
     resolve_exception,
 )
 from central.watch.tables import exceptions
+from central.watch.tickets import (
+    TicketNotFound,
+    acknowledge_ticket,
+    close_ticket,
+    follow_up,
+    list_tickets,
+    open_ticket,
+    respond,
+    ticket_detail,
+)
 from web.auth import CurrentUser, ensure_dept, require_role
 
 __all__ = ["watch_routes"]
@@ -48,6 +62,8 @@ T = TypeVar("T")
 
 #: Exception steps: a supervisor within their department, a manager, an admin.
 Step = Annotated[User, Depends(require_role("supervisor", "manager"))]
+#: Figures for the reports: not for packers.
+Reader = Annotated[User, Depends(require_role("supervisor", "manager"))]
 
 
 class _Body(BaseModel):
@@ -77,6 +93,29 @@ class Plan(By):
     """``POST /api/exceptions/{id}/plan``."""
 
     text: str = Field(min_length=1, max_length=2000)
+
+
+class NewTicket(_Body):
+    """``POST /api/tickets``."""
+
+    category: Literal["complaint", "return", "exchange", "reissue"]
+    order_no: str | None = Field(default=None, max_length=64)
+    description: str = Field(min_length=1, max_length=2000)
+    dept: str | None = Field(default=None, max_length=48)
+    severity: Literal["general", "major"] = "general"
+    by: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class Said(By):
+    """``POST /api/tickets/{id}/respond`` and ``…/follow-up``."""
+
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class Confirmed(By):
+    """``POST /api/tickets/{id}/close``: the customer's confirmation (409 without)."""
+
+    confirmation: str = ""
 
 
 class Report(By):
@@ -218,6 +257,117 @@ def watch_routes(
         by = actor(user, body.by, exception_id)
         act(lambda w: close_exception(w, exception_id, by=by))
         return detail(exception_id, user)
+
+    def ticket(ticket_id: int) -> dict[str, Any]:
+        with _answers():
+            return ticket_detail(engine, ticket_id)
+
+    def ticket_actor(user: User, by: str | None, ticket_id: int) -> str:
+        ensure_dept(user, ticket(ticket_id)["dept"])
+        return actor(user, by)
+
+    @router.get("/tickets")
+    def api_tickets(
+        open_only: bool = Query(default=False, alias="open"),
+        order_no: str | None = None,
+        limit: int = Query(default=500, ge=1, le=5000),
+    ) -> dict[str, Any]:
+        """After-sales tickets, newest first (``?open=true``: not closed)."""
+        found = list_tickets(engine, open_only=open_only, order_no=order_no, limit=limit)
+        now = time.now()
+        for t in found:
+            if t["responded_at"] is None:
+                due = dt.datetime.fromisoformat(t["respond_by"])
+                t["respond_seconds_left"] = int((due - now).total_seconds())
+        return {"tickets": found, "now": now.isoformat()}
+
+    @router.post("/tickets", status_code=201)
+    def api_open_ticket(body: NewTicket, user: Step) -> dict[str, Any]:
+        """Open a ticket (a supervisor for their own department)."""
+        ensure_dept(user, body.dept or rules.tickets.get(body.category))
+        by = actor(user, body.by)
+
+        def run(watch: Watch) -> int:
+            if body.order_no is not None:
+                known = watch.conn.execute(
+                    sa.select(orders.c.order_no).where(orders.c.order_no == body.order_no)
+                ).first()
+                if known is None:
+                    raise TicketNotFound(f"no order {body.order_no!r}")
+            return open_ticket(
+                watch,
+                category=body.category,
+                order_no=body.order_no,
+                description=body.description,
+                dept=body.dept,
+                severity=body.severity,
+                by=by,
+            )
+
+        return ticket(act(run))
+
+    @router.get("/tickets/{ticket_id}")
+    def api_ticket(ticket_id: int, _user: CurrentUser) -> dict[str, Any]:
+        """One ticket with its history."""
+        return ticket(ticket_id)
+
+    @router.post("/tickets/{ticket_id}/ack")
+    def api_ticket_ack(ticket_id: int, body: By, user: Step) -> dict[str, Any]:
+        """Acknowledge: the alert stops repeating; the response is still due."""
+        by = ticket_actor(user, body.by, ticket_id)
+        act(lambda w: acknowledge_ticket(w, ticket_id, by=by, check_allowed=True))
+        return ticket(ticket_id)
+
+    @router.post("/tickets/{ticket_id}/respond")
+    def api_ticket_respond(ticket_id: int, body: Said, user: Step) -> dict[str, Any]:
+        """The response to the customer (the first meets the 10-minute clock)."""
+        by = ticket_actor(user, body.by, ticket_id)
+        act(lambda w: respond(w, ticket_id, text=body.text, by=by))
+        return ticket(ticket_id)
+
+    @router.post("/tickets/{ticket_id}/follow-up")
+    def api_ticket_follow_up(ticket_id: int, body: Said, user: Step) -> dict[str, Any]:
+        """A follow-up, into the history."""
+        by = ticket_actor(user, body.by, ticket_id)
+        act(lambda w: follow_up(w, ticket_id, text=body.text, by=by))
+        return ticket(ticket_id)
+
+    @router.post("/tickets/{ticket_id}/close")
+    def api_ticket_close(ticket_id: int, body: Confirmed, user: Step) -> dict[str, Any]:
+        """Close with the customer's confirmation; 409 without one."""
+        by = ticket_actor(user, body.by, ticket_id)
+        act(lambda w: close_ticket(w, ticket_id, confirmation=body.confirmation, by=by))
+        return ticket(ticket_id)
+
+    @router.get("/kpi/timeouts")
+    def api_kpi_timeouts(
+        _user: Reader,
+        start: Annotated[dt.date | None, Query(alias="from")] = None,
+        end: Annotated[dt.date | None, Query(alias="to")] = None,
+        shop: str | None = None,
+        dept: str | None = None,
+    ) -> dict[str, Any]:
+        """Timeout rate per day, shop and department; ``from``/``to`` are local days
+        (``to`` included; default: the last 7 days)."""
+        zone = settings.zone()
+        now = time.now()
+        last = end or now.astimezone(zone).date()
+        first = start or last - dt.timedelta(days=6)
+        if first > last:
+            raise HTTPException(status_code=422, detail="from must not be after to")
+        lo = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
+        hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+        rows = timeout_kpi(
+            engine,
+            start=lo,
+            end=hi,
+            now=now,
+            zone=zone,
+            default_dept=rules.route("shipping_delay").dept,
+            shop=shop,
+            dept=dept,
+        )
+        return {"from": first.isoformat(), "to": last.isoformat(), "rows": rows}
 
     @router.get("/alerts")
     def api_alerts(

@@ -1,5 +1,5 @@
 """``packline central`` command group: ``serve``, ``import-orders``, ``dead-letters``,
-``tick``, ``exceptions``, ``backup`` and ``restore``.
+``tick``, ``exceptions``, ``tickets``, ``import-tracking``, ``backup`` and ``restore``.
 
 Library errors are translated here into :class:`sync.errors.UserError`, which the
 top-level command prints as one line before exiting with code 2.
@@ -491,9 +491,13 @@ def dead_letters(
 def _mount_pages() -> None:
     from packline.commands.equipment import app as equipment_app
     from packline.commands.reports import app as report_app
+    from packline.commands.tickets import app as tickets_app
+    from packline.commands.tickets import import_tracking
 
     app.add_typer(report_app, name="report")
     app.add_typer(equipment_app, name="equipment")
+    app.add_typer(tickets_app, name="tickets")
+    app.command("import-tracking")(import_tracking)
 
 
 _mount_pages()
