@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from central.db import READ_ONLY, shipments
+from central.db import READ_ONLY, orders, shipments
 from central.watch.rules import CAUSE_CLASSES
 from central.watch.tables import deadlines, exception_history, exceptions
 from sync.errors import UserError
@@ -54,6 +54,7 @@ __all__ = [
     "report_csv",
     "site_zone",
     "table_csv",
+    "timeout_kpi",
     "week_period",
 ]
 
@@ -250,6 +251,9 @@ def _parcels_by_day(conn: Connection, period: Period) -> Counter[dt.date]:
 class _Due:
     dept: str
     timed_out: bool
+    shop: str = ""
+    #: The deadline it is counted under: the missed one, else its first.
+    due_at: dt.datetime | None = None
 
 
 def _due_orders(
@@ -265,8 +269,13 @@ def _due_orders(
             deadlines.c.met_at,
             deadlines.c.state,
             exceptions.c.dept,
+            orders.c.shop,
         )
-        .select_from(deadlines.outerjoin(exceptions, exceptions.c.id == deadlines.c.exception_id))
+        .select_from(
+            deadlines.outerjoin(exceptions, exceptions.c.id == deadlines.c.exception_id).outerjoin(
+                orders, orders.c.order_no == deadlines.c.order_no
+            )
+        )
         .where(
             deadlines.c.due_at >= start,
             deadlines.c.due_at < cutoff,
@@ -279,9 +288,10 @@ def _due_orders(
         missed = _utc(r.met_at) > _utc(r.due_at) if r.met_at is not None else True
         held = out.get(r.order_no)
         if held is None:
-            out[r.order_no] = _Due(r.dept or default_dept, missed)
+            out[r.order_no] = _Due(r.dept or default_dept, missed, r.shop or "", _utc(r.due_at))
         elif missed and not held.timed_out:
             held.timed_out, held.dept = True, r.dept or default_dept
+            held.due_at = _utc(r.due_at)
     return out
 
 
@@ -594,3 +604,55 @@ def report_csv(report: Report) -> str:
         writer.writerows([_cell(v) for v in row] for row in table.rows)
         writer.writerow([])
     return out.getvalue()
+
+
+def timeout_kpi(
+    engine: Engine,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    zone: ZoneInfo,
+    default_dept: str = "warehouse",
+    shop: str | None = None,
+    dept: str | None = None,
+) -> list[dict[str, Any]]:
+    """The timeout rate per local day, shop and department over ``[start, end)``.
+
+    The same counting as the reports' timeout table: an order is counted on the day of
+    its deadline (the missed one, else its first) in the site's time zone; ``orders``
+    is every order of that day and shop with a deadline due, ``timed_out`` those whose
+    miss belongs to ``dept``, so the rates of one day and shop add up to its overall
+    rate. Rows: ``{day, shop, dept, orders, timed_out, rate}``, by day, shop, dept.
+    """
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        due = _due_orders(conn, start, end, now=now, default_dept=default_dept)
+    totals: Counter[tuple[dt.date, str]] = Counter()
+    missed: Counter[tuple[dt.date, str, str]] = Counter()
+    for d in due.values():
+        if shop is not None and d.shop != shop:
+            continue
+        assert d.due_at is not None
+        key = (d.due_at.astimezone(zone).date(), d.shop)
+        totals[key] += 1
+        if d.timed_out:
+            missed[(*key, d.dept)] += 1
+    rows: list[dict[str, Any]] = []
+    for day, shop_name in sorted(totals):
+        total = totals[(day, shop_name)]
+        depts = {default_dept} | {k[2] for k in missed if k[:2] == (day, shop_name)}
+        for name in sorted(depts):
+            if dept is not None and name != dept:
+                continue
+            late = missed.get((day, shop_name, name), 0)
+            rows.append(
+                {
+                    "day": day.isoformat(),
+                    "shop": shop_name,
+                    "dept": name,
+                    "orders": total,
+                    "timed_out": late,
+                    "rate": _rate(late, total),
+                }
+            )
+    return rows

@@ -67,6 +67,7 @@ from edge.view import (
     ViewChanges,
     build_view,
 )
+from sync import sdnotify
 from sync.events import DeviceState
 from sync.order import Order
 
@@ -77,6 +78,8 @@ bench_log = logging.getLogger("packline.bench")
 
 # How long one scanner read waits, so stop() and health polling are noticed.
 READ_TIMEOUT = 0.5
+#: A scanner loop silent this long (a print or a device call hung) is unhealthy.
+LOOP_STALLED_AFTER = 60.0
 # How often (monotonic seconds) shipped orders are checked for customer data to erase.
 PURGE_EVERY = 600.0
 
@@ -461,13 +464,27 @@ class Agent:
         with self._lock:
             self._resume()
         self.uplink.start()
+        # systemd (Type=notify): up now; its watchdog is fed while the scanner loop goes
+        # round and the uplink thread lives, so a hung loop gets the agent restarted.
+        beat = sdnotify.Heartbeat("the scanner loop", max_age=LOOP_STALLED_AFTER)
+        watchdog = sdnotify.Watchdog(
+            {
+                "scanner loop": beat.probe,
+                "uplink": sdnotify.thread_probe("uplink", lambda: self.uplink.thread),
+            }
+        )
+        watchdog.start()
+        sdnotify.ready(f"station {self.settings.station} packing")
         try:
             while not self._stop.is_set():
+                beat.beat()
                 scan = self.scanner.read(timeout=READ_TIMEOUT)
                 if scan is not None:
                     self.handle_scan(scan.text)
                 self.tick()
         finally:
+            sdnotify.stopping()
+            watchdog.stop()
             self.close()
 
     def stop(self) -> None:

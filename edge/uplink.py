@@ -270,6 +270,11 @@ class Uplink:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The uplink's thread (its health is the watchdog's business)."""
+        return self._thread
+
     def start(self) -> None:
         """Connect (in the background) and start pumping."""
         self.started_at = self.clock.wall()

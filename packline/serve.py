@@ -24,6 +24,7 @@ from central.db import open_db
 from central.service import CentralService
 from central.settings import CentralSettings, shown_db_url
 from central.watch.loop import WatchLoop
+from sync import sdnotify
 from sync.errors import UserError
 from sync.mqtt import BrokerURL, parse_mqtt_url
 
@@ -87,6 +88,7 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
     import uvicorn
 
     from web.app import create_app
+    from web.metrics import TickStats
 
     stop_requested: list[int] = []
     server: uvicorn.Server | None = None
@@ -153,6 +155,11 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                 settings=settings,
                 version=version,
                 broker_state=lambda: service.last_connect_error,
+                tick_stats=lambda: TickStats(
+                    count=watch.ticks,
+                    seconds_total=watch.tick_seconds_total,
+                    last_seconds=watch.last_tick_seconds,
+                ),
             )
             config = uvicorn.Config(
                 app,
@@ -162,8 +169,17 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                 lifespan="off",
             )
             server = uvicorn.Server(config)
+            # systemd (Type=notify): up now; the watchdog is fed while ingest, downlink
+            # and the watch loop are healthy.
+            watchdog = sdnotify.Watchdog(
+                {**service.health_probes(), "watch": watch.heartbeat.probe}
+            )
+            watchdog.start()
+            sdnotify.ready(f"central for site {settings.site} serving on port {port}")
             if not stop_requested:
                 server.run(sockets=[sock])
+            sdnotify.stopping()
+            watchdog.stop()
         finally:
             watch.stop()
             service.stop()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Collection
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -55,6 +56,7 @@ __all__ = [
     "note_packed",
     "note_shipped",
     "note_station",
+    "note_stations",
     "plan",
     "reevaluate_order",
     "sync_order",
@@ -232,16 +234,19 @@ def _order_row(conn: Connection, order_no: str) -> sa.RowMapping | None:
     )
 
 
-def _lock(conn: Connection, order_no: str, which: str) -> sa.RowMapping | None:
-    return (
-        conn.execute(
-            sa.select(deadlines)
-            .where(deadlines.c.order_no == order_no, deadlines.c.which == which)
-            .with_for_update()
-        )
-        .mappings()
-        .first()
+# Built once: ingest locks deadlines for every packed and shipped event.
+_LOCK = (
+    sa.select(deadlines)
+    .where(
+        deadlines.c.order_no == sa.bindparam("order_no"),
+        deadlines.c.which == sa.bindparam("which"),
     )
+    .with_for_update()
+)
+
+
+def _lock(conn: Connection, order_no: str, which: str) -> sa.RowMapping | None:
+    return conn.execute(_LOCK, {"order_no": order_no, "which": which}).mappings().first()
 
 
 def _set(conn: Connection, order_no: str, which: str, **values: Any) -> None:
@@ -603,17 +608,38 @@ def note_shipped(conn: Connection, *, order_no: str, now: dt.datetime) -> None:
             _apply(conn, d, met, now)
 
 
+_NOTE_STATION = (
+    deadlines.update()
+    .where(
+        deadlines.c.order_no == sa.bindparam("noted_order"),
+        sa.or_(deadlines.c.station.is_(None), deadlines.c.station != sa.bindparam("noted_station")),
+    )
+    .values(station=sa.bindparam("noted_station"))
+)
+
+
 def note_station(conn: Connection, *, order_no: str, station: str) -> None:
     """``station`` recorded something about the order: it is the one that may have
     packed or shipped it while offline."""
-    conn.execute(
-        deadlines.update()
-        .where(
-            deadlines.c.order_no == order_no,
-            sa.or_(deadlines.c.station.is_(None), deadlines.c.station != station),
-        )
-        .values(station=station[:64])
+    conn.execute(_NOTE_STATION, {"noted_order": order_no, "noted_station": station[:64]})
+
+
+_NOTE_STATIONS = (
+    deadlines.update()
+    .where(
+        deadlines.c.order_no.in_(sa.bindparam("noted_orders", expanding=True)),
+        sa.or_(deadlines.c.station.is_(None), deadlines.c.station != sa.bindparam("noted_station")),
     )
+    .values(station=sa.bindparam("noted_station"))
+)
+
+
+def note_stations(conn: Connection, *, order_nos: Collection[str], station: str) -> None:
+    """:func:`note_station` for many orders in one statement (one batch's)."""
+    if order_nos:
+        conn.execute(
+            _NOTE_STATIONS, {"noted_orders": sorted(order_nos), "noted_station": station[:64]}
+        )
 
 
 def reevaluate_order(conn: Connection, order_no: str, now: dt.datetime) -> None:

@@ -1,5 +1,5 @@
 """``packline central`` command group: ``serve``, ``import-orders``, ``dead-letters``,
-``tick``, ``exceptions``, ``backup`` and ``restore``.
+``tick``, ``exceptions``, ``tickets``, ``import-tracking``, ``backup`` and ``restore``.
 
 Library errors are translated here into :class:`sync.errors.UserError`, which the
 top-level command prints as one line before exiting with code 2.
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from packline.commands import command_group
+from packline.commands.users import app as users_app
 from sync.errors import UserError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = ["app", "exceptions_app"]
 app = command_group()
 exceptions_app = command_group(help="List, open and handle shipping exceptions (D3-D6).")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(users_app, name="user")
 
 CONFIG = typer.Option(
     None, "--config", metavar="FILE", help="TOML settings file (see docs/central.md)."
@@ -489,9 +491,13 @@ def dead_letters(
 def _mount_pages() -> None:
     from packline.commands.equipment import app as equipment_app
     from packline.commands.reports import app as report_app
+    from packline.commands.tickets import app as tickets_app
+    from packline.commands.tickets import import_tracking
 
     app.add_typer(report_app, name="report")
     app.add_typer(equipment_app, name="equipment")
+    app.add_typer(tickets_app, name="tickets")
+    app.command("import-tracking")(import_tracking)
 
 
 _mount_pages()
