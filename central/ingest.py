@@ -42,7 +42,7 @@ from central.timefix import (
     note_sample,
     shipment_times,
 )
-from central.watch.deadlines import note_stations
+from central.watch.deadlines import held_for, note_stations
 from central.watch.reactions import REACTIONS, react
 from sync.events import BadEventPayload, EventPayload, ShipmentShipped, decode_payload
 from sync.messages import Event, EventBatch, StationStatus
@@ -127,19 +127,25 @@ def projects(
 
 # Built once: a statement object reused keeps SQLAlchemy's compiled form and cache key,
 # which matters at a few thousand events a second (bench/ingest.py).
-_SHIPMENT_HELD = sa.select(shipments.c.id).where(shipments.c.event_id == sa.bindparam("event_id"))
-_SHIPMENT_INSERT = shipments.insert()
+@functools.cache
+def _shipment_insert(dialect_name: str) -> Any:
+    """INSERT of a shipment that does nothing when its event is already projected."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(shipments).on_conflict_do_nothing(index_elements=["event_id"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(shipments).on_conflict_do_nothing(index_elements=["event_id"])
 
 
 @projects(ShipmentShipped)
 def _project_shipment(
     conn: Connection, row: RowMapping, shipped: ShipmentShipped, now: dt.datetime
 ) -> None:
-    exists = conn.execute(_SHIPMENT_HELD, {"event_id": row["event_id"]}).first()
-    if exists is not None:  # already projected: exactly once per event_id
-        return
+    # Already projected (the event id is held): nothing. Exactly once per event_id.
     conn.execute(
-        _SHIPMENT_INSERT,
+        _shipment_insert(conn.dialect.name),
         {
             "event_id": row["event_id"],
             "station": row["station"],
@@ -589,10 +595,13 @@ def _apply_contiguous(
     }
     note_stations(conn, order_nos={o[:64] for o in noted}, station=station)
     offsets = dict(offsets or {})
-    for row, ok, payload in decoded:
-        if ok:
-            _project(conn, row, payload, now, offsets=offsets, noted=noted)
-        acked = row["seq"]
+    # The deadlines the watch's reactions judge: all of the batch's, in one query.
+    reacting = any(ok and row["type"] in REACTIONS for row, ok, _ in decoded)
+    with held_for(conn, {o[:64] for o in noted} if reacting else ()):
+        for row, ok, payload in decoded:
+            if ok:
+                _project(conn, row, payload, now, offsets=offsets, noted=noted)
+            acked = row["seq"]
     return acked
 
 

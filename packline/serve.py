@@ -96,6 +96,7 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
     import uvicorn
 
     from web.app import create_app
+    from web.metrics import TickStats
 
     stop_requested: list[int] = []
     stopping = threading.Event()
@@ -189,6 +190,11 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                     settings=settings,
                     version=version,
                     broker_state=lambda: service.last_connect_error,
+                    tick_stats=lambda: TickStats(
+                        count=watch.ticks,
+                        seconds_total=watch.tick_seconds_total,
+                        last_seconds=watch.last_tick_seconds,
+                    ),
                 )
                 config = uvicorn.Config(
                     app,

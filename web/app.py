@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
@@ -39,6 +40,7 @@ from web.auth import (
 )
 from web.floor import floor_routes
 from web.layout import make_templates, render
+from web.metrics import CONTENT_TYPE, TickStats, metrics_text
 from web.orders import orders_routes
 from web.pages import page_routes
 from web.ticket_pages import ticket_routes
@@ -60,6 +62,7 @@ def create_app(
     shipments_shown: int = 25,
     broker_state: Callable[[], str | None] | None = None,
     throttle: LoginThrottle | None = None,
+    tick_stats: Callable[[], TickStats] | None = None,
 ) -> FastAPI:
     """The web app over ``engine``.
 
@@ -69,7 +72,7 @@ def create_app(
     ``poll_interval`` is how often each open page's event stream checks the database
     for changes; ``shipments_shown`` how many recent shipments the page lists.
     """
-    app = FastAPI(title="packline central", version=version, docs_url="/api/docs")
+    app = FastAPI(title="packline central", version=version, docs_url=None, redoc_url=None)
     app.state.auth = Auth(engine=engine, throttle=throttle or LoginThrottle())
     app.state.templates = make_templates(settings.zone())
     app.state.site = settings.site
@@ -194,7 +197,8 @@ def create_app(
         """Who is logged in: ``{"name", "role", "dept"}``."""
         return user.as_json()
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"])
+    @app.get("/healthz")
+    @app.head("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         """200 when the database answers and the broker is connected; 503 otherwise,
         saying which (``"status": "waiting for the broker"`` while central waits)."""
@@ -217,6 +221,35 @@ def create_app(
         if broker_state is not None:
             body["broker"] = "connected"
         return JSONResponse(body)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """Swagger UI from the vendored copy (static/vendor/README.md): no CDN."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="packline central API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/api/redoc", include_in_schema=False)
+    def api_redoc() -> HTMLResponse:
+        """ReDoc from the vendored copy, without web fonts."""
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="packline central API",
+            redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+            redoc_favicon_url="/static/favicon.svg",
+            with_google_fonts=False,
+        )
+
+    @app.get("/metrics")
+    @app.head("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics (no log-in: keep the port on the monitoring network)."""
+        body = await run_in_threadpool(metrics_text, engine, site=settings.site, ticks=tick_stats)
+        return Response(body, media_type=CONTENT_TYPE)
 
     @app.get("/api/stations", dependencies=signed_in)
     def api_stations() -> dict[str, Any]:

@@ -49,7 +49,8 @@ def floor_routes(
             "shipments": recent_shipments(engine, limit=shipments_shown, site=settings.site),
         }
 
-    @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+    @router.get("/", response_class=HTMLResponse)
+    @router.head("/", include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
         """The floor: station tiles and the latest shipments."""
         return render(request, "index.html", page_data())
@@ -63,7 +64,13 @@ def floor_routes(
     def api_floor() -> dict[str, Any]:
         """What the floor shows: ``site``, ``summary`` (counts by level) and ``stations``
         (tiles, worst first)."""
-        return {"site": settings.site, "now": utcnow().isoformat(), **floor()}
+        data = floor()
+        return {
+            "site": settings.site,
+            "now": utcnow().isoformat(),
+            "summary": data["summary"],
+            "stations": data["tiles"],
+        }
 
     def retire(station: str) -> None:
         try:

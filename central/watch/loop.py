@@ -59,6 +59,10 @@ class WatchLoop:
         self.publish_every = publish_every
         self.leader: Callable[[], bool] = leader or (lambda: True)
         self.last: TickResult | None = None
+        # For /metrics: how many ticks ran and how long they took, in all and the last.
+        self.ticks = 0
+        self.tick_seconds_total = 0.0
+        self.last_tick_seconds: float | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,7 +118,12 @@ class WatchLoop:
 
     def run_tick(self) -> TickResult:
         """One tick at the clock's time (what the thread does every ``tick_every``)."""
+        started = time.perf_counter()
         result = tick(self.engine, now=self.clock.now(), site=self.site, rules=self.rules)
+        took = time.perf_counter() - started
+        self.ticks += 1
+        self.tick_seconds_total += took
+        self.last_tick_seconds = took
         self.last = result
         if result.alerts:
             log.info("tick at %s: %d alerts", result.now.isoformat(), len(result.alerts))

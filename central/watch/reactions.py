@@ -125,9 +125,14 @@ def _packed(
     )
 
 
-# Built once: these run for every shipment ingested.
-_SHIPMENTS_OF = sa.select(sa.func.count()).where(shipments.c.order_no == sa.bindparam("order_no"))
+# Built once: these run for every shipment ingested (one round trip for both).
 _ORDER_BODY = sa.select(orders.c.body).where(orders.c.order_no == sa.bindparam("order_no"))
+_SHIPPED_AND_ORDER = sa.select(
+    sa.select(sa.func.count())
+    .where(shipments.c.order_no == sa.bindparam("order_no"))
+    .scalar_subquery(),
+    _ORDER_BODY.scalar_subquery(),
+)
 
 
 @reacts_to(ShipmentShipped.TYPE)
@@ -136,8 +141,8 @@ def _shipped(
 ) -> None:
     order_no = shipped.order_no[:64]
     note_shipped(conn, order_no=order_no, now=now)
-    confirmed = conn.execute(_SHIPMENTS_OF, {"order_no": order_no}).scalar_one()
-    if confirmed > _parcel_count(conn, order_no, default=shipped.parcel_count):
+    confirmed, body = conn.execute(_SHIPPED_AND_ORDER, {"order_no": order_no}).one()
+    if confirmed > _parcels_of(body, default=shipped.parcel_count):
         arm(conn, kind=DOUBLE, subject=order_no, due_at=min(at, now), keep_earlier=True)
 
 
@@ -209,7 +214,11 @@ def _device(
 
 
 def _parcel_count(conn: Connection, order_no: str, *, default: int) -> int:
-    body = conn.execute(_ORDER_BODY, {"order_no": order_no}).scalar()
+    return _parcels_of(conn.execute(_ORDER_BODY, {"order_no": order_no}).scalar(), default=default)
+
+
+def _parcels_of(body: Any, *, default: int) -> int:
+    """How many parcels an order's body says it ships in; ``default`` when it cannot."""
     if not isinstance(body, dict):
         return default
     try:
