@@ -17,6 +17,9 @@ from packline.devbroker import free_port, stop_process
 from packline.samples import packing_scans
 from tests.support.waiting import wait_for
 
+#: What the scanner driver logs once the agent reads its scanner.
+SCANNER_READY = "drivers.scanners.hotplug: scanner ready"
+
 PACKLINE = [sys.executable, "-m", "packline"]
 
 
@@ -238,10 +241,7 @@ class Station:
         def reading() -> bool:
             if not self.alive():
                 raise AssertionError(f"the agent exited: {self.log.read_text()[-2000:]}")
-            return (
-                self.log.read_text(errors="replace").count("drivers.scanners.hotplug: scanner ready")
-                >= self.starts
-            )
+            return self.log.read_text(errors="replace").count(SCANNER_READY) >= self.starts
 
         wait_for(reading, what=f"{self.name} to read its scanner", timeout=timeout)
         return self
