@@ -23,8 +23,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/packline demo $(DEMO_ARGS)
 
+# Two pytest-xdist workers: most of the suite waits on brokers, processes and browsers,
+# so two at once nearly halve it on a 2-core machine. Every test is safe beside another:
+# its own broker port, SQLite file, PostgreSQL schema, and a database per worker
+# (tests/support/central.py). TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check $(PACKAGES) tests bench

@@ -10,9 +10,11 @@ changes only after the transaction commits). The baseline is the station store's
 ``record`` call alone (one event, its outbox row, one fsync'd transaction) on a store
 in the same folder, timed right after each scan in the same run, so both see the same
 disk and the same load.
+Every view carries the "next to pack" list, so the station holds ``--waiting`` more
+orders ready to pack (a busy morning's download) that the screen reads at every change.
 Goal: p99 of scan-to-screen ≤ 3× p99 of the record. Not a test.
 
-    .venv/bin/python bench/scan_feedback.py [--scans 400] [--warmup 20]
+    .venv/bin/python bench/scan_feedback.py [--scans 400] [--warmup 20] [--waiting 5000]
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from edge.clock import SystemClock
 from edge.store import StationStore
 from packline.devbroker import free_port
+from packline.samples import sample_orders
 from sync.events import ItemVerified
 
 GOAL_RATIO = 3.0
@@ -111,6 +115,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scans", type=int, default=400, help="measured item scans")
     parser.add_argument("--warmup", type=int, default=20, help="item scans not counted")
+    parser.add_argument(
+        "--waiting", type=int, default=5000, help="more orders waiting to be packed"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="packline-scanfb-"))
@@ -135,7 +142,11 @@ def main() -> int:
     )
     order_file = root / "orders.json"
     orders = [an_order(n) for n in range(1, ORDERS + 1)]
-    order_file.write_text(json.dumps(orders, ensure_ascii=False))
+    waiting = sample_orders(args.waiting, prefix="WAIT")
+    due = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    for i, o in enumerate(waiting):
+        o["pack_by"] = (due + timedelta(seconds=37 * i)).isoformat()
+    order_file.write_text(json.dumps(orders + waiting, ensure_ascii=False))
     packline = [sys.executable, "-m", "packline"]
     subprocess.run(
         [*packline, "edge", "orders", "import", str(order_file), "--config", str(config)],
@@ -211,7 +222,10 @@ def main() -> int:
         check=True,
     ).stdout.count("\n")
     expected = args.warmup + args.scans
-    print(f"{args.scans} item scans measured ({args.warmup} warm-up), {recorded} recorded")
+    print(
+        f"{args.scans} item scans measured ({args.warmup} warm-up), {recorded} recorded, "
+        f"{args.waiting} more orders waiting"
+    )
     print("                          p50       p90       p99     (ms)")
     for name, values in (("scan → screen (SSE)", to_screen), ("store.record alone", record)):
         print(

@@ -132,6 +132,9 @@ stations = sa.Table(
     sa.Column("clock_skew_s", sa.Float, nullable=True),
     # In words, while another bench claims this station's name.
     sa.Column("name_conflict", sa.String(255), nullable=True),
+    # When an admin retired it (central.floor.retire_station); a station heard from
+    # after that (last_seen later) is back.
+    sa.Column("retired_at", UTCDateTime, nullable=True),
 )
 
 events = sa.Table(
@@ -268,6 +271,7 @@ station_history = sa.Table(
     sa.Column("old_value", sa.String(255), nullable=True),
     sa.Column("new_value", sa.String(255), nullable=True),
     sa.Index("ix_station_history_station_at", "station", "at"),
+    sa.Index("ix_station_history_field_station_at", "field", "station", "at"),
 )
 
 # Messages central could not take (central.deadletters): kept, counted, never in the

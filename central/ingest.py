@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
+import itertools
 import json
 import logging
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Dialect, Engine, RowMapping
 
 from central.db import events, shipments, stations, utcnow
 from central.deadletters import record_dead_letter
@@ -31,12 +34,16 @@ from central.names import claim_name
 from central.timefix import (
     DEFAULT_SKEW_TOLERANCE,
     RECORRECT_ABOVE,
+    BootClock,
     boot_clocks,
+    boot_offsets,
     correct_boot,
+    from_epoch,
     note_sample,
     shipment_times,
 )
-from central.watch.reactions import react
+from central.watch.deadlines import held_for, note_stations
+from central.watch.reactions import REACTIONS, react
 from sync.events import BadEventPayload, EventPayload, ShipmentShipped, decode_payload
 from sync.messages import Event, EventBatch, StationStatus
 
@@ -118,57 +125,89 @@ def projects(
     return register
 
 
+# Built once: a statement object reused keeps SQLAlchemy's compiled form and cache key,
+# which matters at a few thousand events a second (bench/ingest.py).
+@functools.cache
+def _shipment_insert(dialect_name: str) -> Any:
+    """INSERT of a shipment that does nothing when its event is already projected."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(shipments).on_conflict_do_nothing(index_elements=["event_id"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(shipments).on_conflict_do_nothing(index_elements=["event_id"])
+
+
 @projects(ShipmentShipped)
 def _project_shipment(
     conn: Connection, row: RowMapping, shipped: ShipmentShipped, now: dt.datetime
 ) -> None:
-    exists = conn.execute(
-        sa.select(shipments.c.id).where(shipments.c.event_id == row["event_id"])
-    ).first()
-    if exists is not None:  # already projected: exactly once per event_id
-        return
+    # Already projected (the event id is held): nothing. Exactly once per event_id.
     conn.execute(
-        shipments.insert().values(
-            event_id=row["event_id"],
-            station=row["station"],
+        _shipment_insert(conn.dialect.name),
+        {
+            "event_id": row["event_id"],
+            "station": row["station"],
             # The columns are 64 characters wide; the station's values are not bounded.
-            order_no=shipped.order_no[:64],
-            tracking_no=shipped.tracking_no[:64],
-            carrier=shipped.carrier[:64],
-            service=shipped.service[:64],
-            parcel_no=shipped.parcel_no,
-            parcel_count=shipped.parcel_count,
-            operator=shipped.operator[:64],
-            print_job_id=shipped.print_job_id[:64],
-            print_verified=shipped.print_verified,
-            recorded_at=now,
+            "order_no": shipped.order_no[:64],
+            "tracking_no": shipped.tracking_no[:64],
+            "carrier": shipped.carrier[:64],
+            "service": shipped.service[:64],
+            "parcel_no": shipped.parcel_no,
+            "parcel_count": shipped.parcel_count,
+            "operator": shipped.operator[:64],
+            "print_job_id": shipped.print_job_id[:64],
+            "print_verified": shipped.print_verified,
+            "recorded_at": now,
             **shipment_times(
                 at_wall=row["at_wall"],
                 corrected=row["at_corrected"],
                 tolerance=_skew_tolerance.get(),
             ),
-        )
+        },
     )
 
 
-def _project(conn: Connection, row: RowMapping, now: dt.datetime, *, version: int) -> None:
-    """Decode a contiguous event with its catalogued model and apply its projection.
-
-    A type outside the catalogue is left as stored. A payload that does not fit its
-    model, or of a version of its type this central does not know, is stored, not
-    projected, and logged once (the event is applied once).
-    """
+def _decode(row: RowMapping) -> tuple[bool, EventPayload | None]:
+    """An event's payload decoded with its catalogued model (None for a type outside
+    the catalogue); False when it does not fit its model, or is of a version of its
+    type this central does not know: such an event is stored, not projected, and
+    logged once (the event is applied once)."""
     try:
-        payload = decode_payload(row["type"], row["payload"], version=version)
+        return True, decode_payload(row["type"], row["payload"], version=row["version"])
     except BadEventPayload as exc:
         log.warning("station %s seq %s: %s; stored, not projected", row["station"], row["seq"], exc)
-        return
+        return False, None
+
+
+def _project(
+    conn: Connection,
+    row: RowMapping,
+    payload: EventPayload | None,
+    now: dt.datetime,
+    *,
+    offsets: dict[str, float | None],
+    noted: set[str],
+) -> None:
+    """Apply a contiguous event's projection, then the deadline watch's reactions.
+
+    ``offsets`` (boot id → the boot's clock offset, None when unknown) and ``noted``
+    (orders whose station is noted in this transaction) spare the watch a query per
+    event within one batch.
+    """
     projection = PROJECTIONS.get(row["type"])
     if payload is not None and projection is not None:
         projection(conn, row, payload, now)
     # The deadline watch's part (a deadline met, a problem to raise), in the same
     # transaction, after the projections it reads (a shipment row).
-    react(conn, row, payload, now)
+    at = None
+    if payload is not None and row["type"] in REACTIONS:
+        if row["boot_id"] not in offsets:
+            offsets.update(boot_offsets(conn, station=row["station"], boot_ids=[row["boot_id"]]))
+        offset = offsets.get(row["boot_id"])
+        at = from_epoch(row["at_wall"] if offset is None else row["at_mono"] + offset)
+    react(conn, row, payload, now, at=at, noted=noted)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -184,6 +223,18 @@ class BatchResult:
     name_conflict: str | None = None
     #: Events refused because their seq is held under another event id.
     integrity_refused: int = 0
+
+
+_STATION_LOCK = (
+    sa.select(stations.c.acked_seq)
+    .where(stations.c.station == sa.bindparam("station"))
+    .with_for_update()
+)
+_STATION_ACKED = (
+    stations.update()
+    .where(stations.c.station == sa.bindparam("acked_station"))
+    .values(acked_seq=sa.bindparam("acked"), last_seen=sa.bindparam("seen"))
+)
 
 
 def store_batch(engine: Engine, batch: EventBatch, *, site: str = "") -> int:
@@ -228,14 +279,13 @@ def ingest_batch(
     token = _skew_tolerance.set(skew_tolerance)
     try:
         with engine.begin() as conn:
-            ensure_station(conn, station=station, site=site, now=now)
             # Lock the station row (PostgreSQL) so two ingest workers cannot interleave
-            # on one station; SQLite's BEGIN IMMEDIATE already serialises writers.
-            acked = conn.execute(
-                sa.select(stations.c.acked_seq)
-                .where(stations.c.station == station)
-                .with_for_update()
-            ).scalar_one()
+            # on one station; SQLite's BEGIN IMMEDIATE already serialises writers. The
+            # row is created by the station's first message only.
+            acked = conn.execute(_STATION_LOCK, {"station": station}).scalar_one_or_none()
+            if acked is None:
+                ensure_station(conn, station=station, site=site, now=now)
+                acked = conn.execute(_STATION_LOCK, {"station": station}).scalar_one()
             claim = claim_name(conn, station=station, instance_id=batch.instance_id, now=now)
             if not claim.accepted:
                 _refuse_batch(conn, batch, topic=topic, payload=payload, now=now)
@@ -250,7 +300,9 @@ def ingest_batch(
                     received=now,
                     tolerance=skew_tolerance,
                 )
-            refused = _insert_events(conn, batch, now)
+            boots = {e.boot_id for e in batch.events}
+            clocks = boot_clocks(conn, station=station, boot_ids=boots)
+            fresh, refused, waiting = _insert_events(conn, batch, now, clocks=clocks, acked=acked)
             for event in refused:
                 record_dead_letter(
                     conn,
@@ -264,12 +316,17 @@ def ingest_batch(
                     instance_id=batch.instance_id,
                     key=f"integrity:{event.event_id}",
                 )
-            acked = _apply_contiguous(conn, station=station, acked=acked, now=now)
-            conn.execute(
-                stations.update()
-                .where(stations.c.station == station)
-                .values(acked_seq=acked, last_seen=now)
+            offsets = {b: clocks[b].mono_offset if b in clocks else None for b in boots}
+            acked = _apply_contiguous(
+                conn,
+                station=station,
+                acked=acked,
+                now=now,
+                fresh=fresh,
+                held=waiting | fresh.keys(),
+                offsets=offsets,
             )
+            conn.execute(_STATION_ACKED, {"acked_station": station, "acked": acked, "seen": now})
     finally:
         _skew_tolerance.reset(token)
     return BatchResult(acked=acked, name_conflict=claim.conflict, integrity_refused=len(refused))
@@ -320,29 +377,40 @@ def _learn_clock(
         correct_boot(conn, clock, tolerance=tolerance, now=received)
 
 
-def _insert_events(conn: Connection, batch: EventBatch, now: dt.datetime) -> list[Event]:
-    """Insert the events not held yet; returns those refused as integrity errors."""
-    if not batch.events:
-        return []
-    ids = {e.event_id for e in batch.events}
-    seqs = {e.seq for e in batch.events}
-    held_by_id = {
-        r.event_id: (r.station, r.seq)
-        for r in conn.execute(
-            sa.select(events.c.event_id, events.c.station, events.c.seq).where(
-                events.c.event_id.in_(ids)
-            )
-        )
-    }
-    held_by_seq = {
-        r.seq: r.event_id
-        for r in conn.execute(
-            sa.select(events.c.seq, events.c.event_id).where(
-                events.c.station == batch.station, events.c.seq.in_(seqs)
-            )
-        )
-    }
-    clocks = boot_clocks(conn, station=batch.station, boot_ids={e.boot_id for e in batch.events})
+def _insert_events(
+    conn: Connection,
+    batch: EventBatch,
+    now: dt.datetime,
+    *,
+    clocks: Mapping[str, BootClock],
+    acked: int,
+) -> tuple[dict[int, dict[str, Any]], list[Event], set[int]]:
+    """Insert the events not held yet, in one executemany; ``clocks`` are the known
+    clocks of the batch's boots (they give each event its corrected time), ``acked``
+    the station's high-water mark.
+
+    Returns the rows inserted, by seq (the projections read them from here rather
+    than from the database), the events refused as integrity errors, and the seqs
+    above ``acked`` held before this batch (waiting behind a gap).
+    """
+    # One query finds what is held by these event ids (duplicates), what is held at
+    # these seqs of the station (a seq under another id is an integrity error) and
+    # what waits above the high-water mark.
+    held_by_id: dict[str, tuple[str, int]] = {}
+    held_by_seq: dict[int, str] = {}
+    for r in conn.execute(
+        _HELD_BY_ID_OR_SEQ,
+        {
+            "ids": [e.event_id for e in batch.events],
+            "station": batch.station,
+            "seqs": [e.seq for e in batch.events],
+            "acked": acked,
+        },
+    ):
+        held_by_id[r.event_id] = (r.station, r.seq)
+        if r.station == batch.station:
+            held_by_seq[r.seq] = r.event_id
+    waiting = {seq for seq in held_by_seq if seq > acked}
     rows: list[dict[str, Any]] = []
     refused: list[Event] = []
     for event in batch.events:
@@ -390,37 +458,150 @@ def _insert_events(conn: Connection, batch: EventBatch, now: dt.datetime) -> lis
             }
         )
     if rows:
-        conn.execute(events.insert(), rows)
-    return refused
+        _insert_rows(conn, rows, now)
+    return {r["seq"]: r for r in rows}, refused, waiting
 
 
-def _apply_contiguous(conn: Connection, *, station: str, acked: int, now: dt.datetime) -> int:
-    held = (
-        conn.execute(
-            sa.select(
-                events.c.event_id,
-                events.c.station,
-                events.c.seq,
-                events.c.type,
-                events.c.version,
-                events.c.at_wall,
-                events.c.at_mono,
-                events.c.boot_id,
-                events.c.at_corrected,
-                events.c.payload,
-            )
-            .where(events.c.station == station, events.c.seq > acked)
-            .order_by(events.c.seq)
-        )
-        .mappings()
-        .all()
+_EVENT_COLUMNS = (
+    "event_id",
+    "station",
+    "seq",
+    "type",
+    "version",
+    "instance_id",
+    "at_wall",
+    "at_mono",
+    "at_corrected",
+    "boot_id",
+    "payload",
+    "received_at",
+)
+
+
+@functools.cache
+def _events_insert(dialect: Dialect) -> tuple[str, tuple[str, ...], list[Any]]:
+    """The events INSERT compiled once for ``dialect``: its SQL, the order of its
+    parameters, and each column's bind processor (None when the value goes as is)."""
+    compiled = _EVENTS_INSERT.values({c: sa.bindparam(c) for c in _EVENT_COLUMNS}).compile(
+        dialect=dialect
     )
-    for row in held:
-        if row["seq"] != acked + 1:
-            log.info("station %s: holding events after a gap at seq %s", station, acked + 1)
-            break
-        _project(conn, row, now, version=row["version"])
-        acked = row["seq"]
+    order = tuple(compiled.positiontup or ()) if compiled.positional else _EVENT_COLUMNS
+    processors = [events.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order]
+    return compiled.string, order, processors
+
+
+def _insert_rows(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime) -> None:
+    """One executemany of the batch's events on the driver, past SQLAlchemy's per-row
+    parameter handling (the columns' own bind processors still convert each value, and
+    ``received_at``, ``now`` for every row, once): per-row work was most of ingest's
+    cost (bench/ingest.py)."""
+    sql, order, processors = _events_insert(conn.dialect)
+    values = operator.itemgetter(*order)
+    received = order.index("received_at")
+    convert = [(i, p) for i, p in enumerate(processors) if p is not None and i != received]
+    received_value = processors[received](now) if processors[received] else now
+    params: list[Any] = []
+    for row in rows:
+        one = list(values(row))
+        for i, p in convert:
+            one[i] = p(one[i])
+        one[received] = received_value
+        params.append(tuple(one))
+    if not conn.dialect.positional:
+        params = [dict(zip(order, one, strict=True)) for one in params]
+    conn.exec_driver_sql(sql, params)
+
+
+_EVENTS_INSERT = events.insert()
+_HELD_BY_ID_OR_SEQ = sa.select(events.c.event_id, events.c.station, events.c.seq).where(
+    sa.or_(
+        events.c.event_id.in_(sa.bindparam("ids", expanding=True)),
+        sa.and_(
+            events.c.station == sa.bindparam("station"),
+            sa.or_(
+                events.c.seq.in_(sa.bindparam("seqs", expanding=True)),
+                events.c.seq > sa.bindparam("acked"),
+            ),
+        ),
+    )
+)
+_HELD_SEQS = (
+    sa.select(events.c.seq)
+    .where(events.c.station == sa.bindparam("station"), events.c.seq > sa.bindparam("acked"))
+    .order_by(events.c.seq)
+)
+_HELD_ROWS = sa.select(
+    events.c.event_id,
+    events.c.station,
+    events.c.seq,
+    events.c.type,
+    events.c.version,
+    events.c.at_wall,
+    events.c.at_mono,
+    events.c.boot_id,
+    events.c.at_corrected,
+    events.c.payload,
+).where(
+    events.c.station == sa.bindparam("station"),
+    events.c.seq.in_(sa.bindparam("seqs", expanding=True)),
+)
+
+
+def _apply_contiguous(
+    conn: Connection,
+    *,
+    station: str,
+    acked: int,
+    now: dt.datetime,
+    fresh: dict[int, dict[str, Any]] | None = None,
+    held: Collection[int] | None = None,
+    offsets: dict[str, float | None] | None = None,
+) -> int:
+    """Project the held events after ``acked`` in seq order, as far as seq is contiguous;
+    returns the new high-water mark.
+
+    ``fresh`` holds the rows this transaction just inserted, by seq: only events held
+    from earlier batches (waiting behind a gap) are read back from the database.
+    ``held`` are the seqs above ``acked`` held (read when not given); ``offsets`` the
+    clock offsets of boots already looked up (:func:`central.timefix.boot_offsets`).
+    """
+    fresh = fresh or {}
+    seqs = (
+        sorted(held)
+        if held is not None
+        else conn.execute(_HELD_SEQS, {"station": station, "acked": acked}).scalars().all()
+    )
+    contiguous = list(itertools.takewhile(lambda x: x[1] == acked + 1 + x[0], enumerate(seqs)))
+    if len(contiguous) < len(seqs):
+        log.info(
+            "station %s: holding events after a gap at seq %s", station, acked + 1 + len(contiguous)
+        )
+    wanted = [seq for _, seq in contiguous]
+    stored = [seq for seq in wanted if seq not in fresh]
+    rows: dict[int, Any] = dict(fresh)
+    if stored:
+        rows.update(
+            (r["seq"], r)
+            for r in conn.execute(_HELD_ROWS, {"station": station, "seqs": stored}).mappings()
+        )
+    # A dict of the inserted values serves as the row: projections read it by key.
+    decoded = [(cast(RowMapping, rows[seq]), *_decode(rows[seq])) for seq in wanted]
+    # Every order the batch speaks of is noted for this station in one statement (a
+    # batch is one station's; nothing else in ingest writes that column).
+    noted = {
+        order_no
+        for _, ok, payload in decoded
+        if ok and isinstance(order_no := getattr(payload, "order_no", None), str) and order_no
+    }
+    note_stations(conn, order_nos={o[:64] for o in noted}, station=station)
+    offsets = dict(offsets or {})
+    # The deadlines the watch's reactions judge: all of the batch's, in one query.
+    reacting = any(ok and row["type"] in REACTIONS for row, ok, _ in decoded)
+    with held_for(conn, {o[:64] for o in noted} if reacting else ()):
+        for row, ok, payload in decoded:
+            if ok:
+                _project(conn, row, payload, now, offsets=offsets, noted=noted)
+            acked = row["seq"]
     return acked
 
 

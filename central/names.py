@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -77,45 +79,59 @@ def _words_for(station: str, *, owner: str, instance: str, others: list[str]) ->
 
 def _live_others(conn: Connection, *, station: str, owner: str, now: dt.datetime) -> list[str]:
     since = now - dt.timedelta(seconds=CONFLICT_QUIET)
-    rows = conn.execute(
-        sa.select(station_instances.c.instance_id)
-        .where(
-            station_instances.c.station == station,
-            station_instances.c.instance_id != owner,
-            station_instances.c.last_seen > since,
-        )
-        .order_by(station_instances.c.first_seen)
-    )
+    rows = conn.execute(_LIVE_OTHERS, {"station": station, "owner": owner, "since": since})
     return [r.instance_id for r in rows]
+
+
+_LIVE_OTHERS = (
+    sa.select(station_instances.c.instance_id)
+    .where(
+        station_instances.c.station == sa.bindparam("station"),
+        station_instances.c.instance_id != sa.bindparam("owner"),
+        station_instances.c.last_seen > sa.bindparam("since"),
+    )
+    .order_by(station_instances.c.first_seen)
+)
+
+
+@functools.cache
+def _seen_upsert(dialect_name: str) -> Any:
+    """The upsert of a station instance's sighting, built once per dialect."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(station_instances)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(station_instances)  # type: ignore[assignment]
+    return stmt.on_conflict_do_update(
+        index_elements=["station", "instance_id"],
+        set_={
+            "last_seen": stmt.excluded.last_seen,
+            "refused": station_instances.c.refused + stmt.excluded.refused,
+        },
+    )
 
 
 def _seen(
     conn: Connection, *, station: str, instance: str, now: dt.datetime, refused: bool
 ) -> None:
-    values = {
-        "station": station,
-        "instance_id": instance,
-        "first_seen": now,
-        "last_seen": now,
-        "refused": 1 if refused else 0,
-    }
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(station_instances).values(values)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(station_instances).values(values)  # type: ignore[assignment]
     conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["station", "instance_id"],
-            set_={
-                "last_seen": now,
-                "refused": station_instances.c.refused + (1 if refused else 0),
-            },
-        )
+        _seen_upsert(conn.dialect.name),
+        {
+            "station": station,
+            "instance_id": instance,
+            "first_seen": now,
+            "last_seen": now,
+            "refused": 1 if refused else 0,
+        },
     )
+
+
+_CLAIM = sa.select(stations.c.instance_id, stations.c.name_conflict).where(
+    stations.c.station == sa.bindparam("station")
+)
 
 
 def claim_name(
@@ -130,11 +146,7 @@ def claim_name(
     if instance_id is None:
         # A station older than instance ids: it can be neither told apart nor told.
         return NameClaim(accepted=True, owner=None, conflict=None)
-    row = conn.execute(
-        sa.select(stations.c.instance_id, stations.c.name_conflict).where(
-            stations.c.station == station
-        )
-    ).one()
+    row = conn.execute(_CLAIM, {"station": station}).one()
     owner = row.instance_id
     if owner is None:
         owner = instance_id

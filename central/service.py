@@ -34,6 +34,7 @@ from central.orders import current_order_seq, orders_after
 from central.timefix import DEFAULT_SKEW_TOLERANCE
 from sync import topics
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireError, decode, encode
+from sync.sdnotify import thread_probe
 from sync.session import Message, MqttSession, SessionState
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "SHARE_GROUP", "CentralService", "DeadLetter"]
@@ -181,6 +182,19 @@ class CentralService:
     def wait_connected(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the broker to accept us."""
         return self.session.wait_connected(timeout)
+
+    def health_probes(self) -> dict[str, Callable[[], str | None]]:
+        """What systemd's watchdog checks of this service (:mod:`sync.sdnotify`):
+        the MQTT session's network thread, the ingest thread and the downlink thread."""
+
+        def network() -> str | None:
+            return None if self.session.network_alive() else "the MQTT network thread stopped"
+
+        return {
+            "mqtt": network,
+            "ingest": thread_probe("ingest", lambda: self._ingest),
+            "downlink": thread_probe("downlink", lambda: self._downlink),
+        }
 
     @property
     def last_connect_error(self) -> str | None:

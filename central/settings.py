@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Self
 
@@ -13,12 +14,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from central.watch.rules import (
+    DEFAULT_TICKET_ROUTES,
     DeadlineRules,
     Hours,
     Policies,
     Route,
     Routing,
     Seconds,
+    TicketRoutes,
     WatchRules,
     policy_table,
     routing_table,
@@ -73,6 +76,10 @@ class CentralSettings(BaseSettings):
         default=None, description="a file holding the broker URL (docs/broker.md)"
     )
     site: str = Field(default="demo", min_length=1, max_length=64)
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the site's time zone: pages show times in it (stored in UTC)",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     skew_tolerance: float = Field(
@@ -117,6 +124,7 @@ class CentralSettings(BaseSettings):
     offline_after: Seconds = dt.timedelta(minutes=5)
     labels_low: int = Field(default=50, ge=0)
     stalled_after: Hours = dt.timedelta(hours=48)
+    tickets: TicketRoutes = Field(default_factory=lambda: dict(DEFAULT_TICKET_ROUTES))
 
     @field_validator("site")
     @classmethod
@@ -125,6 +133,19 @@ class CentralSettings(BaseSettings):
         if re.search(r"[/+#\s]", value):
             raise ValueError(f"must not contain '/', '+', '#' or spaces, not {value!r}")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"no time zone {value!r} (e.g. Asia/Shanghai, UTC)") from None
+        return value
+
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The site's time zone."""
+        return zoneinfo.ZoneInfo(self.timezone)
 
     @field_validator("worker")
     @classmethod
@@ -163,6 +184,7 @@ class CentralSettings(BaseSettings):
             offline_after=self.offline_after,
             labels_low=self.labels_low,
             stalled_after=self.stalled_after,
+            tickets=self.tickets,
         )
 
     @field_validator("mqtt_url")

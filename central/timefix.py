@@ -111,13 +111,13 @@ def note_sample(
         "first_seen": received,
         "updated_at": received,
     }
-    if _insert_new(conn, values):
-        return clock, None
-    held = conn.execute(
-        sa.select(station_boots.c.mono_offset)
-        .where(station_boots.c.station == station, station_boots.c.boot_id == boot_id)
-        .with_for_update()
-    ).scalar_one()
+    # Most messages come from a boot already known: look first, insert only if not.
+    key = {"station": station, "boot_id": boot_id}
+    held = conn.execute(_BOOT_OFFSET, key).scalar_one_or_none()
+    if held is None:
+        if _insert_new(conn, values):
+            return clock, None
+        held = conn.execute(_BOOT_OFFSET, key).scalar_one()  # another worker's, just now
     if offset >= held:
         return None
     conn.execute(
@@ -131,6 +131,16 @@ def note_sample(
         )
     )
     return clock, held - offset
+
+
+_BOOT_OFFSET = (
+    sa.select(station_boots.c.mono_offset)
+    .where(
+        station_boots.c.station == sa.bindparam("station"),
+        station_boots.c.boot_id == sa.bindparam("boot_id"),
+    )
+    .with_for_update()
+)
 
 
 def _insert_new(conn: Connection, values: dict[str, object]) -> bool:
@@ -147,22 +157,43 @@ def _insert_new(conn: Connection, values: dict[str, object]) -> bool:
     return conn.execute(stmt.returning(station_boots.c.station)).first() is not None
 
 
+_BOOT_CLOCKS = sa.select(
+    station_boots.c.boot_id, station_boots.c.mono_offset, station_boots.c.wall_skew_s
+).where(
+    station_boots.c.station == sa.bindparam("station"),
+    station_boots.c.boot_id.in_(sa.bindparam("boot_ids", expanding=True)),
+)
+
+
 def boot_clocks(conn: Connection, *, station: str, boot_ids: Iterable[str]) -> dict[str, BootClock]:
     """The known clocks of ``boot_ids`` of ``station``, by boot id."""
     wanted = set(boot_ids)
     if not wanted:
         return {}
-    rows = conn.execute(
-        sa.select(
-            station_boots.c.boot_id, station_boots.c.mono_offset, station_boots.c.wall_skew_s
-        ).where(station_boots.c.station == station, station_boots.c.boot_id.in_(wanted))
-    )
+    rows = conn.execute(_BOOT_CLOCKS, {"station": station, "boot_ids": sorted(wanted)})
     return {
         r.boot_id: BootClock(
             station=station, boot_id=r.boot_id, mono_offset=r.mono_offset, wall_skew_s=r.wall_skew_s
         )
         for r in rows
     }
+
+
+def boot_offsets(
+    conn: Connection, *, station: str, boot_ids: Iterable[str]
+) -> dict[str, float | None]:
+    """The monotonic-clock offset of each of ``boot_ids`` of ``station`` (None when
+    nothing is known of that boot): what :func:`event_time` looks up, for many events."""
+    wanted = set(boot_ids)
+    known: dict[str, float | None] = dict.fromkeys(wanted)
+    if wanted:
+        rows = conn.execute(
+            sa.select(station_boots.c.boot_id, station_boots.c.mono_offset).where(
+                station_boots.c.station == station, station_boots.c.boot_id.in_(wanted)
+            )
+        )
+        known.update({r.boot_id: r.mono_offset for r in rows})
+    return known
 
 
 def event_time(

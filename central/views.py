@@ -15,7 +15,13 @@ from sqlalchemy.engine import Engine
 from central.db import READ_ONLY, events, shipments, stations, utcnow
 from central.health import backlog_words
 
-__all__ = ["change_token", "list_stations", "recent_shipments", "station_health"]
+__all__ = [
+    "change_token",
+    "list_stations",
+    "not_retired",
+    "recent_shipments",
+    "station_health",
+]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -46,7 +52,19 @@ def station_health(row: Any, *, now: dt.datetime) -> dict[str, Any]:
         "disk_free_bytes": status.get("disk_free_bytes"),
         "orders_held": status.get("orders_held"),
         "broker_state": status.get("broker_state"),
+        "operator": status.get("operator"),
+        "order_in_progress": status.get("order_in_progress"),
+        "label_size": status.get("label_size"),
+        "last_scan_at": status.get("last_scan_at"),
     }
+
+
+def not_retired() -> sa.ColumnElement[bool]:
+    """Stations not retired, or heard from since they were."""
+    return sa.or_(
+        stations.c.retired_at.is_(None),
+        sa.and_(stations.c.last_seen.is_not(None), stations.c.last_seen > stations.c.retired_at),
+    )
 
 
 def list_stations(engine: Engine, *, site: str | None = None) -> list[dict[str, Any]]:
@@ -54,7 +72,9 @@ def list_stations(engine: Engine, *, site: str | None = None) -> list[dict[str, 
 
     Besides the row's columns: ``backlog_text`` ("backlog 312 events, oldest 47 min"),
     ``backlog_oldest_age_s``, ``uptime_s``, ``disk_free_bytes``, ``orders_held``,
-    ``broker_state`` (the station's words), ``clock_skew_s`` (its wall clock minus
+    ``broker_state`` (the station's words), ``operator`` and ``order_in_progress``
+    (the bench's packer and order), ``label_size``, ``last_scan_at`` (the station's
+    clock, epoch seconds), ``clock_skew_s`` (its wall clock minus
     true time, as central measured it) and ``name_conflict`` (while two benches use
     the name).
     """
@@ -80,6 +100,7 @@ def list_stations(engine: Engine, *, site: str | None = None) -> list[dict[str, 
     ).order_by(stations.c.station)
     if site is not None:
         query = query.where(stations.c.site == site)
+    query = query.where(not_retired())
     with engine.connect().execution_options(**READ_ONLY) as conn:
         rows = conn.execute(query).mappings().all()
     now = utcnow()

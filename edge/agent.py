@@ -59,7 +59,15 @@ from edge.health import DeviceChange, DeviceHealth
 from edge.settings import StationSettings
 from edge.store import WRITERS, StationStore
 from edge.uplink import Uplink
-from edge.view import BenchView, DevicesView, SyncView, ViewChanges, build_view
+from edge.view import (
+    CLOCK_SKEW_SHOWN,
+    BenchView,
+    DevicesView,
+    SyncView,
+    ViewChanges,
+    build_view,
+)
+from sync import sdnotify
 from sync.events import DeviceState
 from sync.order import Order
 
@@ -70,6 +78,8 @@ bench_log = logging.getLogger("packline.bench")
 
 # How long one scanner read waits, so stop() and health polling are noticed.
 READ_TIMEOUT = 0.5
+#: A scanner loop silent this long (a print or a device call hung) is unhealthy.
+LOOP_STALLED_AFTER = 60.0
 # How often (monotonic seconds) shipped orders are checked for customer data to erase.
 PURGE_EVERY = 600.0
 
@@ -380,19 +390,17 @@ class Agent:
         )
         now = self.clock.wall()
         oldest = self._screen.backlog_oldest_at()
-        session = self.uplink.session.state
-        broker = "connected" if session.connected else f"not connected: {session.reason}"
-        # The fleet's part of the uplink (clock skew, a second bench under this name)
-        # is shown when the uplink reports it.
-        skew = getattr(self.uplink, "clock_skew_s", None)
-        conflict = getattr(self.uplink, "name_conflict", None)
+        skew = self.uplink.clock_skew_s
+        conflict = self.uplink.name_conflict or None
         sync = SyncView(
             backlog=self._screen.backlog(),
             oldest_unsent_at=oldest,
             oldest_unsent_age_s=None if oldest is None else max(0.0, now - oldest),
-            broker=broker,
-            clock_skew_s=skew if isinstance(skew, int | float) else None,
-            name_conflict=conflict if isinstance(conflict, str) and conflict else None,
+            broker=self.uplink.broker_state,
+            link="name_conflict" if conflict else self.uplink.link,
+            clock_skew_s=skew,
+            clock_skew_large=skew is not None and abs(skew) > CLOCK_SKEW_SHOWN,
+            name_conflict=conflict,
         )
         current = state.order.order_no if state.order else None
         return build_view(
@@ -456,13 +464,27 @@ class Agent:
         with self._lock:
             self._resume()
         self.uplink.start()
+        # systemd (Type=notify): up now; its watchdog is fed while the scanner loop goes
+        # round and the uplink thread lives, so a hung loop gets the agent restarted.
+        beat = sdnotify.Heartbeat("the scanner loop", max_age=LOOP_STALLED_AFTER)
+        watchdog = sdnotify.Watchdog(
+            {
+                "scanner loop": beat.probe,
+                "uplink": sdnotify.thread_probe("uplink", lambda: self.uplink.thread),
+            }
+        )
+        watchdog.start()
+        sdnotify.ready(f"station {self.settings.station} packing")
         try:
             while not self._stop.is_set():
+                beat.beat()
                 scan = self.scanner.read(timeout=READ_TIMEOUT)
                 if scan is not None:
                     self.handle_scan(scan.text)
                 self.tick()
         finally:
+            sdnotify.stopping()
+            watchdog.stop()
             self.close()
 
     def stop(self) -> None:

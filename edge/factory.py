@@ -51,7 +51,8 @@ def build_agent(
         agent: list[Agent] = []
 
         def on_state(state: ScannerState, detail: str) -> None:
-            log.info("scanner %s%s", state.value, f": {detail}" if detail else "")
+            # The scanner driver logs its own states; this one only forwards them.
+            log.debug("scanner %s%s", state.value, f": {detail}" if detail else "")
             if agent:
                 agent[0].devices.note_scanner(state, detail)
 
@@ -102,6 +103,7 @@ def build_agent(
         clock=clock,
         data_dir=settings.data_dir,
         resend_after=settings.resend_after,
+        window=settings.batches_in_flight,
     )
     agent.append(
         Agent(

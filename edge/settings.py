@@ -55,6 +55,7 @@ class StationSettings(BaseSettings):
     label_dpi: int | None = Field(default=None, ge=150, le=600)
     operator: str = ""
     resend_after: float = Field(default=5.0, gt=0)
+    batches_in_flight: int = Field(default=4, ge=1, le=64)
     health_every: float = Field(default=15.0, gt=0)
     badge_prefix: str = "OP-"
     require_operator: bool = True

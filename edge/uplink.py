@@ -1,16 +1,18 @@
 """The station's side of sync: outbox pump, end-to-end ack, order inbox, status.
 
-The uplink sends unacknowledged events in ``seq`` order, one batch in flight at a
-time, and deletes them from the outbox only when central's ack says they are stored. A
-batch with no ack within ``resend_after`` seconds is sent again (central tolerates
-duplicates), so nothing depends on the broker's or paho's memory. Acks and orders
-arrive as handlers on the station's :class:`~sync.session.MqttSession`.
+The uplink sends unacknowledged events in ``seq`` order, up to ``window`` batches in
+flight at a time, and deletes them from the outbox only when central's ack says they
+are stored. Central acks the highest seq it holds contiguously, so a batch in the window
+that is lost holds the ack back; when the oldest batch in flight has no ack within
+``resend_after`` seconds, everything still in the outbox is sent again from its oldest
+row (central tolerates duplicates), so nothing depends on the broker's or paho's memory.
+Acks and orders arrive as handlers on the station's :class:`~sync.session.MqttSession`.
 
 It also keeps what the packer and the admin need to know about the link, each said
 once per change in the log and kept in the store for ``packline edge status``:
 
 - ``broker_state``: connected, or why not (unreachable, refused, central silent), with
-  the records held;
+  the records held; ``link`` is the same as one word (:data:`LinkKind`) for screens;
 - ``clock_skew_s``: this station's wall clock minus central's, from the time central
   puts in every ack (central corrects the times it stores; this is for people);
 - ``name_conflict``: set while central reports another bench using this station's name.
@@ -25,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from edge.clock import Clock, SystemClock
 from sync import topics
@@ -42,12 +44,17 @@ from sync.messages import (
 )
 from sync.session import Message, MqttSession, SessionState, Will
 
-__all__ = ["Outbox", "Uplink", "duration_words", "station_session"]
+__all__ = ["LinkKind", "Outbox", "Uplink", "duration_words", "station_session"]
 
 log = logging.getLogger(__name__)
 
 #: A clock further off than this from central's is worth a line in the log.
 SKEW_WORTH_SAYING = 60.0
+LinkKind = Literal["starting", "connected", "central_silent", "unreachable", "stopping"]
+"""The link to central in one word: not yet tried or trying; connected (and central
+answers); connected to the broker but central silent; the broker cannot be reached or
+refused the bench (the words say why); the agent is stopping."""
+
 #: Orders messages that arrive within this many seconds of each other are one download.
 ORDERS_QUIET = 2.0
 #: How often a long download says how far it got.
@@ -181,6 +188,7 @@ class Uplink:
         resend_after: float = 5.0,
         status_every: float = 10.0,
         batch_size: int = 200,
+        window: int = 4,
         max_batch_bytes: int = 256 * 1024,
         central_silent_after: float = 90.0,
     ) -> None:
@@ -196,6 +204,9 @@ class Uplink:
         self.resend_after = resend_after
         self.status_every = status_every
         self.batch_size = batch_size
+        # Batches sent before the first is acked: with one, the link idles while
+        # central commits; a few keep both busy (bench/sync_drain.py).
+        self.window = max(1, window)
         # Well below central's max_message_bytes (1 MiB by default): a batch central
         # would set aside unread would hold the whole outbox back.
         self.max_batch_bytes = max_batch_bytes
@@ -204,13 +215,18 @@ class Uplink:
         self.started_at: float | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._sent_top = 0
-        self._sent_at = 0.0
+        # (top seq, monotonic send time) of each batch in flight, oldest first; the
+        # pump thread sends, the network thread takes acks.
+        self._pump_lock = threading.Lock()
+        self._in_flight: list[tuple[int, float]] = []
+        self._acked = 0
+        self._top_sent = 0
         self._status_at = 0.0
         self._status_lock = threading.Lock()
         self._last_status: bytes | None = None
         self._lock = threading.Lock()
         self._broker_state = "not started"
+        self._link: LinkKind = "starting"
         self._broker_since = self.clock.wall()
         self._connected_at: float | None = None
         self._central_at: float | None = None
@@ -235,6 +251,12 @@ class Uplink:
             return self._broker_state
 
     @property
+    def link(self) -> LinkKind:
+        """:attr:`broker_state` as one word (:data:`LinkKind`)."""
+        with self._lock:
+            return self._link
+
+    @property
     def clock_skew_s(self) -> float | None:
         """This station's wall clock minus central's, in seconds; None until known."""
         with self._lock:
@@ -248,10 +270,15 @@ class Uplink:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The uplink's thread (its health is the watchdog's business)."""
+        return self._thread
+
     def start(self) -> None:
         """Connect (in the background) and start pumping."""
         self.started_at = self.clock.wall()
-        self._set_broker_state("connecting to the broker", say=False)
+        self._set_broker_state("connecting to the broker", link="starting", say=False)
         self.session.start()
         self._thread.start()
 
@@ -290,12 +317,13 @@ class Uplink:
         return f"holding {_plural(count, 'record')} for central{age}"
 
     def _set_broker_state(
-        self, words: str, *, say: bool = True, level: int = logging.WARNING
+        self, words: str, *, link: LinkKind, say: bool = True, level: int = logging.WARNING
     ) -> None:
         with self._lock:
             if words == self._broker_state:
                 return
             self._broker_state = words
+            self._link = link
             self._broker_since = self.clock.wall()
         if say:
             log.log(level, "%s; %s", words, self._held())
@@ -321,16 +349,20 @@ class Uplink:
                 self._connected_at = time.monotonic()
                 self._central_silent = False
             self._set_broker_state(
-                f"connected to the broker at {self.session.broker}", level=logging.INFO
+                f"connected to the broker at {self.session.broker}",
+                link="connected",
+                level=logging.INFO,
             )
         elif state.reason == "stopped":
-            self._set_broker_state("disconnected (the agent is stopping)", level=logging.INFO)
+            self._set_broker_state(
+                "disconnected (the agent is stopping)", link="stopping", level=logging.INFO
+            )
         elif state.reason != "connecting":
             with self._lock:
                 self._connected_at = None
             broker = str(self.session.broker)
             where = "" if broker in state.reason else f" ({broker})"
-            self._set_broker_state(f"{state.reason}{where}")
+            self._set_broker_state(f"{state.reason}{where}", link="unreachable")
 
     def _check_central(self) -> None:
         """Connected, yet no word from central for a long time: say so once."""
@@ -345,7 +377,8 @@ class Uplink:
         self._set_broker_state(
             f"connected to the broker at {self.session.broker}, but no word from central for "
             f"{duration_words(self.central_silent_after)}: is central running, and does it serve "
-            f"site {self.site!r}?"
+            f"site {self.site!r}?",
+            link="central_silent",
         )
 
     def _heard_from_central(self) -> None:
@@ -355,6 +388,7 @@ class Uplink:
         if was_silent and self.session.connected:
             self._set_broker_state(
                 f"connected to the broker at {self.session.broker}; central answers again",
+                link="connected",
                 level=logging.INFO,
             )
 
@@ -404,7 +438,8 @@ class Uplink:
 
     def _on_connect(self, state: SessionState) -> None:
         # Whatever was in flight may be lost with the old connection: resend it.
-        self._sent_top = 0
+        with self._pump_lock:
+            self._in_flight.clear()
         self._status_at = 0.0
         self._last_status = None
         self._wake.set()
@@ -429,8 +464,11 @@ class Uplink:
         if removed:
             log.debug("central holds up to seq %d; %d outbox rows removed", ack.seq, removed)
         self._heard_from_central()
-        if ack.seq >= self._sent_top:
-            self._sent_top = 0
+        with self._pump_lock:
+            # An ack beyond anything sent is not trusted to close the window either.
+            if ack.seq <= self._top_sent:
+                self._acked = max(self._acked, ack.seq)
+            self._in_flight = [b for b in self._in_flight if b[0] > self._acked]
         self._wake.set()
 
     def _on_orders(self, message: Message) -> None:
@@ -519,29 +557,44 @@ class Uplink:
                 time.sleep(1.0)
 
     def _send_batch(self) -> None:
+        """Fill the window: send the next batches after those in flight, in seq order."""
         now = time.monotonic()
         # While central refuses this bench's records (another bench has its name),
         # asking again every few seconds only fills central's dead letters.
         resend_after = (
             self.resend_after if self.name_conflict is None else max(self.resend_after, 60.0)
         )
-        if self._sent_top and now - self._sent_at < resend_after:
-            return  # a batch is in flight; wait for its ack
-        events = self.outbox.pending(limit=self.batch_size)
-        if not events:
-            self._sent_top = 0
-            return
-        if self._sent_top:
-            log.info("no ack within %g s; resending from seq %d", resend_after, events[0].seq)
-        body = self._batch(events)
-        while len(body) > self.max_batch_bytes and len(events) > 1:
-            events = events[: len(events) // 2]
+        with self._pump_lock:
+            flight = [b for b in self._in_flight if b[0] > self._acked]
+            if flight and now - flight[0][1] >= resend_after:
+                # The oldest batch got no ack: it, or its ack, was lost (or central
+                # holds a gap before it). Start again from the oldest row held.
+                log.info("no ack within %g s; resending from the oldest record held", resend_after)
+                flight = []
+            self._in_flight = flight
+            if len(flight) >= self.window:
+                return  # the window is full; wait for an ack
+            after = flight[-1][0] if flight else 0
+            room = self.window - len(flight)
+        for _ in range(room):
+            events = self.outbox.pending(after=after, limit=self.batch_size)
+            if not events:
+                return
             body = self._batch(events)
-        # A batch the broker refuses (its PUBACK says so, and the session logs it) is
-        # like one lost: no ack comes, and it is sent again after resend_after.
-        self.session.publish(topics.events(self.site, self.station), body)
-        self._sent_top = events[-1].seq
-        self._sent_at = now
+            while len(body) > self.max_batch_bytes and len(events) > 1:
+                events = events[: len(events) // 2]
+                body = self._batch(events)
+            top = events[-1].seq
+            with self._pump_lock:
+                if after and (not self._in_flight or self._in_flight[-1][0] != after):
+                    return  # a reconnect or a resend emptied the window meanwhile
+                if top > self._acked:
+                    self._in_flight.append((top, now))
+                self._top_sent = max(self._top_sent, top)
+            # A batch the broker refuses (its PUBACK says so, and the session logs it)
+            # is like one lost: no ack comes, and it is sent again after resend_after.
+            self.session.publish(topics.events(self.site, self.station), body)
+            after = top
 
     def _batch(self, events: list[Event]) -> bytes:
         return encode(

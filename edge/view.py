@@ -26,12 +26,14 @@ from edge.bench.state import BenchState, Outcome, ParcelProgress
 from sync.order import Order
 
 __all__ = [
+    "CLOCK_SKEW_SHOWN",
     "RESTARTED_NOTICE",
     "AlarmView",
     "BenchView",
     "DevicesView",
     "FeedbackView",
     "LineView",
+    "LinkState",
     "NextOrder",
     "OrderView",
     "ParcelView",
@@ -136,19 +138,36 @@ class DevicesView(_View):
     printing: str = ""
 
 
-class SyncView(_View):
-    """What central has not received yet, and the broker connection in words.
+LinkState = Literal[
+    "starting", "connected", "central_silent", "unreachable", "name_conflict", "stopping"
+]
+"""The bench's link to central as the screen shows it: the uplink's
+:data:`~edge.uplink.LinkKind`, or ``name_conflict`` while central reports another bench
+using this station's name (it outranks the rest: nothing of this bench is stored)."""
 
+CLOCK_SKEW_SHOWN = 60.0
+"""A clock further off than this from central's (seconds) is shown on the screen; the
+same as central's default ``skew_tolerance``, beyond which it flags the times."""
+
+
+class SyncView(_View):
+    """What central has not received yet, and the link to central in words.
+
+    ``link`` is the link in one word (:data:`LinkState`), ``broker`` the uplink's words
+    for it (why it is down, with the broker's address, never a password).
     ``clock_skew_s`` (this bench's clock minus central's, None until known) and
     ``name_conflict`` (central's words while another bench uses this station's name)
-    come from the uplink when it knows them.
+    come from the uplink when it knows them; ``clock_skew_large`` is whether the skew is
+    worth the packer's attention (beyond :data:`CLOCK_SKEW_SHOWN`).
     """
 
     backlog: int
     oldest_unsent_at: float | None
     oldest_unsent_age_s: float | None
     broker: str
+    link: LinkState = "starting"
     clock_skew_s: float | None = None
+    clock_skew_large: bool = False
     name_conflict: str | None = None
 
 

@@ -32,6 +32,7 @@ from central.leader import Leadership, default_worker_name
 from central.service import CentralService
 from central.settings import CentralSettings, shown_db_url
 from central.watch.loop import WatchLoop
+from sync import sdnotify
 from sync.errors import UserError
 from sync.mqtt import BrokerURL, parse_mqtt_url
 
@@ -95,6 +96,7 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
     import uvicorn
 
     from web.app import create_app
+    from web.metrics import TickStats
 
     stop_requested: list[int] = []
     stopping = threading.Event()
@@ -173,7 +175,14 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                     "serving the page meanwhile" if sock is not None else "ready to ingest",
                     service.last_connect_error or "no answer yet",
                 )
+            # systemd (Type=notify): up now; the watchdog is fed while ingest, downlink
+            # and the watch loop are healthy.
+            watchdog = sdnotify.Watchdog(
+                {**service.health_probes(), "watch": watch.heartbeat.probe}
+            )
+            watchdog.start()
             if sock is None:
+                sdnotify.ready(f"central worker for site {settings.site} ingesting")
                 stopping.wait()
             else:
                 app = create_app(
@@ -181,6 +190,11 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                     settings=settings,
                     version=version,
                     broker_state=lambda: service.last_connect_error,
+                    tick_stats=lambda: TickStats(
+                        count=watch.ticks,
+                        seconds_total=watch.tick_seconds_total,
+                        last_seconds=watch.last_tick_seconds,
+                    ),
                 )
                 config = uvicorn.Config(
                     app,
@@ -190,8 +204,11 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
                     lifespan="off",
                 )
                 server = uvicorn.Server(config)
+                sdnotify.ready(f"central for site {settings.site} serving on port {port}")
                 if not stop_requested:
                     server.run(sockets=[sock])
+            sdnotify.stopping()
+            watchdog.stop()
         finally:
             watch.stop()
             service.stop()

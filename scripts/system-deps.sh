@@ -10,6 +10,11 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
 # Monochrome fallback for what the CJK font lacks (an emoji in a recipient's name).
 [ -f /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf ] || need+=(fonts-symbola)
+# pg_dump and pg_restore for central's backups of a PostgreSQL database (docs/backup.md).
+command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+# systemd-analyze and udevadm check the units and udev rules (tests/deploy).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v udevadm >/dev/null 2>&1 || need+=(udev)
 # libusb for the ql+usb:// transport (pyusb loads it at run time).
 ldconfig -p 2>/dev/null | grep -q 'libusb-1.0' || need+=(libusb-1.0-0)
 

@@ -317,6 +317,14 @@ class MqttSession:
         self._client.loop_stop()
         self._set_state(connected=False, reason="stopped")
 
+    def network_alive(self) -> bool:
+        """True while paho's network thread runs (or the session was never started)."""
+        with self._lock:
+            if not self._started:
+                return True
+        thread: threading.Thread | None = getattr(self._client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
     @property
     def connected(self) -> bool:
         """True while the broker has accepted this session."""

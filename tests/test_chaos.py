@@ -10,8 +10,12 @@ from typing import Any
 
 import pytest
 
+from edge.clock import SystemClock
+from edge.store import StationStore
+from edge.uplink import Uplink, station_session
 from packline.devbroker import MosquittoBroker
 from packline.samples import sample_orders
+from sync.events import ShipmentShipped
 from tests.support.processes import Central, Station, query
 from tests.support.waiting import wait_for
 
@@ -92,3 +96,66 @@ def test_broker_and_agent_killed_mid_stream_lose_and_double_nothing(
     acked = query(central.db, "SELECT acked_seq FROM stations WHERE station = 'bench-kill'")
     top = query(station.db, "SELECT MAX(seq) FROM events")[0][0]
     assert acked == [(top,)]
+
+
+def test_a_window_of_batches_survives_central_and_broker_kills_exactly_once_in_order(
+    tmp_path: Path, own_broker: MosquittoBroker
+) -> None:
+    """A 2,000-record backlog drained four batches at a time while central is killed
+    (SIGKILL, mid-batch) and then the broker: every event stored once, applied in seq
+    order, acked to the top, and the outbox empty."""
+    central = Central(workdir=tmp_path, mqtt_url=own_broker.url, site=SITE).start()
+    store = StationStore(tmp_path / "station.sqlite", station="bench-win", clock=SystemClock())
+    total = 2000
+    for i in range(total):
+        store.record(
+            ShipmentShipped(
+                order_no=f"WIN{i}",
+                tracking_no=f"T{i}",
+                carrier="SF Express",
+                parcel_no=1,
+                parcel_count=1,
+                operator="op",
+                print_job_id=f"WIN{i}-r1-waybill-1",
+                print_verified=True,
+            )
+        )
+    session = station_session(
+        site=SITE, station="bench-win", mqtt_url=own_broker.url, instance_id=store.instance_id
+    )
+    uplink = Uplink(
+        session=session,
+        outbox=store,
+        site=SITE,
+        station="bench-win",
+        resend_after=1.0,
+        batch_size=50,
+        window=4,
+    )
+
+    def acked() -> int:
+        rows = query(central.db, "SELECT acked_seq FROM stations WHERE station = 'bench-win'")
+        return int(rows[0][0]) if rows else 0
+
+    uplink.start()
+    try:
+        wait_for(lambda: acked() >= 300, what="central to take the first batches")
+        central.kill()
+        central.start()
+        wait_for(lambda: acked() >= 900, what="the drain to go on after central's restart")
+        own_broker.kill()
+        own_broker.start()
+        wait_for(lambda: store.backlog() == 0, what="the outbox to drain", timeout=120)
+    finally:
+        uplink.stop()
+        store.close()
+        central.stop()
+    held = query(central.db, "SELECT seq, COUNT(*) FROM events GROUP BY seq ORDER BY seq")
+    assert [r[0] for r in held] == list(range(1, total + 1))
+    assert {r[1] for r in held} == {1}, "an event was stored twice"
+    applied = query(
+        central.db,
+        "SELECT e.seq FROM shipments s JOIN events e ON e.event_id = s.event_id ORDER BY s.id",
+    )
+    assert [r[0] for r in applied] == list(range(1, total + 1)), "applied once, in seq order"
+    assert acked() == total

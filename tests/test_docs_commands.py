@@ -7,6 +7,7 @@ Every command of the tree must be shown somewhere, so a new command gets documen
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,12 @@ def resolve(words: list[str]) -> list[str]:
 SHOWN = shown_commands()
 
 
+@functools.cache
+def documented_paths() -> list[list[str]]:
+    """The command path of every command the docs show (walked once per test process)."""
+    return [resolve(words) for _, words in SHOWN]
+
+
 def test_the_docs_show_commands() -> None:
     assert len(SHOWN) > 15
     assert any(words[:2] == ["label", "render"] for _, words in SHOWN)
@@ -78,7 +85,7 @@ def test_resolve_refuses_a_command_that_does_not_exist() -> None:
     ids=lambda p: " ".join(p),
 )
 def test_every_command_is_documented(path: list[str]) -> None:
-    documented = [resolve(words) for _, words in SHOWN]
+    documented = documented_paths()
     assert path in documented, f"`packline {' '.join(path)}` is not shown in README.md or docs/"
 
 

@@ -133,6 +133,11 @@ def test_the_second_bench_with_a_name_is_refused_and_both_are_told(
         assert f"name:     {SAID}: central takes the records of the bench that had it first" in (
             shown.stdout
         )
+        # Both packers' screens say it, the second's as the link's state.
+        for bench in (first, second):
+            shown_sync = bench.kiosk_get("/api/view")["sync"]
+            assert shown_sync["name_conflict"] and NAME in shown_sync["name_conflict"]
+            assert shown_sync["link"] == "name_conflict"
         # They no longer throw each other off the broker: each has its own client id.
         for bench in (first, second):
             assert bench.alive()

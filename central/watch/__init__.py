@@ -13,12 +13,14 @@ serve`` runs it every ``tick_every`` seconds (:class:`~central.watch.loop.WatchL
   :func:`raise_condition` / :func:`clear_condition`;
 - :mod:`~central.watch.reactions` — what bench events start;
 - :mod:`~central.watch.alerts` — the outbox and its publisher;
+- :mod:`~central.watch.tickets` — after-sales tickets (D7) on the same alarms;
+- :mod:`~central.watch.tracking` — carrier scans and ``logistics_stalled``;
 - :mod:`~central.watch.acks` — acknowledgements from CLI, API and MQTT.
 """
 
 from __future__ import annotations
 
-from central.watch import deadlines, escalation, exceptions, reactions
+from central.watch import deadlines, escalation, exceptions, reactions, tickets, tracking
 from central.watch.alerts import Alert, publish_pending
 from central.watch.conditions import clear_condition, raise_condition
 from central.watch.deadlines import reevaluate_order
@@ -38,4 +40,6 @@ __all__ = [
     "reactions",
     "reevaluate_order",
     "tick",
+    "tickets",
+    "tracking",
 ]

@@ -26,10 +26,12 @@ from central.watch.exceptions import (
     dedup_key,
 )
 from central.watch.rules import WatchRules, allowed_to_ack
+from central.watch.tickets import acknowledge_ticket
 
 __all__ = ["AlertAck", "BadAck", "acknowledge", "parse_ack"]
 
 _EXCEPTION_KEY = re.compile(r"^exception:(\d+)$")
+_TICKET_KEY = re.compile(r"^ticket:(\d+)$")
 
 
 class BadAck(ValueError):
@@ -94,6 +96,11 @@ def acknowledge(
             exception_id = int(match.group(1))
             acknowledge_exception(watch, exception_id, by=ack.by, check_allowed=check_allowed)
             return f"exception #{exception_id} acknowledged by {ack.by}"
+        ticket = _TICKET_KEY.match(key)
+        if ticket is not None:
+            ticket_id = int(ticket.group(1))
+            acknowledge_ticket(watch, ticket_id, by=ack.by, check_allowed=check_allowed)
+            return f"ticket #{ticket_id} acknowledged by {ack.by}"
         alarm = escalation.active(conn, key, lock=True)
         if alarm is None:
             raise ExceptionRefused(f"nothing to acknowledge for {key} (it is not active)")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from central.db import stations
+from central.views import not_retired
 from central.watch import escalation
 from central.watch.alerts import Alert
 from central.watch.context import Watch, when
@@ -142,7 +143,7 @@ def check_stations(watch: Watch, site: str) -> None:
             stations.c.last_seen,
             stations.c.created_at,
             stations.c.labels_left,
-        ).where(stations.c.site == site)
+        ).where(stations.c.site == site, not_retired())
     ).all()
     for row in rows:
         offline_key = f"station_offline:{row.station}"

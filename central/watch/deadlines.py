@@ -20,9 +20,12 @@ and refunded orders' deadlines stop; held ones keep running.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Collection, Iterator
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -51,10 +54,12 @@ __all__ = [
     "STATES",
     "Met",
     "Plan",
+    "held_for",
     "list_deadlines",
     "note_packed",
     "note_shipped",
     "note_station",
+    "note_stations",
     "plan",
     "reevaluate_order",
     "sync_order",
@@ -232,19 +237,68 @@ def _order_row(conn: Connection, order_no: str) -> sa.RowMapping | None:
     )
 
 
-def _lock(conn: Connection, order_no: str, which: str) -> sa.RowMapping | None:
-    return (
-        conn.execute(
-            sa.select(deadlines)
-            .where(deadlines.c.order_no == order_no, deadlines.c.which == which)
-            .with_for_update()
-        )
-        .mappings()
-        .first()
+# Built once: ingest locks deadlines for every packed and shipped event.
+_LOCK = (
+    sa.select(deadlines)
+    .where(
+        deadlines.c.order_no == sa.bindparam("order_no"),
+        deadlines.c.which == sa.bindparam("which"),
     )
+    .with_for_update()
+)
+
+
+_LOCK_MANY = (
+    sa.select(deadlines)
+    .where(deadlines.c.order_no.in_(sa.bindparam("order_nos", expanding=True)))
+    .order_by(deadlines.c.order_no, deadlines.c.which)
+    .with_for_update()
+)
+
+# The deadline rows of one ingest batch's orders, locked and read by one query
+# (:func:`held_for`): (order_no, which) → row, None for a deadline the order has not.
+# An entry goes as soon as anything here writes that order's deadlines.
+_held: contextvars.ContextVar[dict[tuple[str, str], sa.RowMapping | None] | None] = (
+    contextvars.ContextVar("deadlines_held", default=None)
+)
+
+
+@contextlib.contextmanager
+def held_for(conn: Connection, order_nos: Collection[str]) -> Iterator[None]:
+    """Lock and read the deadlines of ``order_nos`` in one query (in a fixed order, as
+    two workers must take them), for the reactions of one batch run inside this block:
+    each then reads its deadline from here instead of asking the database again."""
+    wanted = sorted(set(order_nos))
+    held: dict[tuple[str, str], sa.RowMapping | None] = {
+        (o, which): None for o in wanted for which in ("pack", "ship")
+    }
+    if wanted:
+        for row in conn.execute(_LOCK_MANY, {"order_nos": wanted}).mappings():
+            held[(row["order_no"], row["which"])] = row
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+def _forget(order_no: str) -> None:
+    """The order's deadlines are being written: read them from the database again."""
+    held = _held.get()
+    if held is not None:
+        held.pop((order_no, "pack"), None)
+        held.pop((order_no, "ship"), None)
+
+
+def _lock(conn: Connection, order_no: str, which: str) -> sa.RowMapping | None:
+    held = _held.get()
+    if held is not None and (order_no, which) in held:
+        return held[(order_no, which)]
+    return conn.execute(_LOCK, {"order_no": order_no, "which": which}).mappings().first()
 
 
 def _set(conn: Connection, order_no: str, which: str, **values: Any) -> None:
+    _forget(order_no)
     conn.execute(
         deadlines.update()
         .where(deadlines.c.order_no == order_no, deadlines.c.which == which)
@@ -570,6 +624,7 @@ def _apply(conn: Connection, d: sa.RowMapping, met: Met, now: dt.datetime) -> No
                 text=f"{order_no} {VERB[which]} at {met.station} at {when(met.at)}, "
                 f"{_span(met.at - due)} after its deadline",
             )
+    _forget(order_no)
     conn.execute(
         deadlines.update()
         .where(deadlines.c.order_no == order_no, deadlines.c.which == which)
@@ -603,17 +658,41 @@ def note_shipped(conn: Connection, *, order_no: str, now: dt.datetime) -> None:
             _apply(conn, d, met, now)
 
 
+_NOTE_STATION = (
+    deadlines.update()
+    .where(
+        deadlines.c.order_no == sa.bindparam("noted_order"),
+        sa.or_(deadlines.c.station.is_(None), deadlines.c.station != sa.bindparam("noted_station")),
+    )
+    .values(station=sa.bindparam("noted_station"))
+)
+
+
 def note_station(conn: Connection, *, order_no: str, station: str) -> None:
     """``station`` recorded something about the order: it is the one that may have
     packed or shipped it while offline."""
-    conn.execute(
-        deadlines.update()
-        .where(
-            deadlines.c.order_no == order_no,
-            sa.or_(deadlines.c.station.is_(None), deadlines.c.station != station),
-        )
-        .values(station=station[:64])
+    _forget(order_no)
+    conn.execute(_NOTE_STATION, {"noted_order": order_no, "noted_station": station[:64]})
+
+
+_NOTE_STATIONS = (
+    deadlines.update()
+    .where(
+        deadlines.c.order_no.in_(sa.bindparam("noted_orders", expanding=True)),
+        sa.or_(deadlines.c.station.is_(None), deadlines.c.station != sa.bindparam("noted_station")),
     )
+    .values(station=sa.bindparam("noted_station"))
+)
+
+
+def note_stations(conn: Connection, *, order_nos: Collection[str], station: str) -> None:
+    """:func:`note_station` for many orders in one statement (one batch's)."""
+    for order_no in order_nos:
+        _forget(order_no)
+    if order_nos:
+        conn.execute(
+            _NOTE_STATIONS, {"noted_orders": sorted(order_nos), "noted_station": station[:64]}
+        )
 
 
 def reevaluate_order(conn: Connection, order_no: str, now: dt.datetime) -> None:

@@ -86,6 +86,9 @@ class Escalation:
         return self.policy.levels[(level or self.level) - 1].audience(self.dept)
 
 
+#: Subject prefix → what settles its alarm, in words (``no plan posted within 1 h``).
+WAITED_FOR: dict[str, str] = {"ticket": "response"}
+
 Follower = Callable[[Watch, Escalation, int], None]
 #: Subject prefix (``exception``) → called with the new level when one is reached.
 FOLLOWERS: dict[str, Follower] = {}
@@ -320,8 +323,9 @@ def _climb(watch: Watch, timer: Timer) -> None:
         return
     level = esc.level + 1
     waited = timer.due_at - esc.opened_at
+    missing = WAITED_FOR.get(esc.subject.split(":", 1)[0], "plan posted")
     why = (
-        f"no plan posted within {_span(waited)}"
+        f"no {missing} within {_span(waited)}"
         if not esc.settle_on_ack
         else f"not acknowledged within {_span(waited)}"
     )

@@ -35,7 +35,7 @@ from central.watch.rules import (
     allowed_to_ack,
     topic_word,
 )
-from central.watch.tables import exception_history, exceptions
+from central.watch.tables import escalations, exception_history, exceptions
 from sync.errors import UserError
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "NotAllowed",
     "acknowledge_exception",
     "add_note",
+    "assign_exception",
     "close_exception",
     "customer_of",
     "dedup_key",
@@ -399,6 +400,56 @@ def resolve_exception(
             message=f"Exception #{exception_id} resolved by {who}: {report['outcome']} "
             f"(cause: {report['cause']}; action: {report['action']})",
         )
+
+
+def assign_exception(
+    watch: Watch, exception_id: int, *, by: str, dept: str | None = None, to: str = ""
+) -> None:
+    """Hand the exception to department ``dept`` and/or person ``to`` (a history entry).
+
+    A new department takes over its alarm too: the next repeats and levels go to its
+    topics. Refused for a resolved or closed exception and when nothing changes.
+    """
+    row = _lock(watch, exception_id)
+    who = _clean(by, "by (who assigns)", limit=64)
+    if row["state"] not in OPEN_STATES:
+        raise ExceptionRefused(f"exception #{exception_id} is {row['state']}: nothing to assign")
+    new_dept = row["dept"]
+    if dept is not None and dept.strip():
+        try:
+            new_dept = topic_word(dept.strip())
+        except ValueError as exc:
+            raise ExceptionRefused(f"dept {exc}") from None
+    person = " ".join(str(to or "").split())[:64]
+    if new_dept == row["dept"] and not person:
+        raise ExceptionRefused(
+            f"exception #{exception_id} is with {row['dept']} already: name another "
+            "department or a person"
+        )
+    if new_dept != row["dept"]:
+        _update(watch, exception_id, dept=new_dept)
+        watch.conn.execute(
+            escalations.update()
+            .where(
+                escalations.c.dedup_key == dedup_key(exception_id),
+                escalations.c.ended_at.is_(None),
+            )
+            .values(dept=new_dept)
+        )
+    else:
+        _update(watch, exception_id)
+    words = f"assigned to {new_dept}" + (f" ({person})" if person else "")
+    if new_dept != row["dept"]:
+        words += f", was {row['dept']}"
+    _history(
+        watch,
+        exception_id,
+        entry="assigned",
+        state=row["state"],
+        by=who,
+        text=words,
+        data={"dept": new_dept, "to": person or None, "from": row["dept"]},
+    )
 
 
 def close_exception(watch: Watch, exception_id: int, *, by: str) -> None:

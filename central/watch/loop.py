@@ -28,6 +28,7 @@ from central.watch.rules import WatchRules
 from central.watch.tick import TickResult, tick
 from sync import topics
 from sync.errors import UserError
+from sync.sdnotify import Heartbeat
 from sync.session import Message, MqttSession
 
 __all__ = ["WatchLoop"]
@@ -58,9 +59,17 @@ class WatchLoop:
         self.publish_every = publish_every
         self.leader: Callable[[], bool] = leader or (lambda: True)
         self.last: TickResult | None = None
+        # For /metrics: how many ticks ran and how long they took, in all and the last.
+        self.ticks = 0
+        self.tick_seconds_total = 0.0
+        self.last_tick_seconds: float | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Beats each round; a tick or publish that hangs stops it (systemd's watchdog).
+        self.heartbeat = Heartbeat(
+            "the watch loop", max_age=max(120.0, 4 * self.rules.tick_every.total_seconds())
+        )
         session.route(topics.alert_ack(site), self._on_ack)
 
     def start(self) -> None:
@@ -84,6 +93,7 @@ class WatchLoop:
         next_tick = time.monotonic()
         failing = False
         while not self._stop.is_set():
+            self.heartbeat.beat()
             try:
                 if not self.leader():
                     next_tick = time.monotonic()  # a new leader ticks at once
@@ -108,7 +118,12 @@ class WatchLoop:
 
     def run_tick(self) -> TickResult:
         """One tick at the clock's time (what the thread does every ``tick_every``)."""
+        started = time.perf_counter()
         result = tick(self.engine, now=self.clock.now(), site=self.site, rules=self.rules)
+        took = time.perf_counter() - started
+        self.ticks += 1
+        self.tick_seconds_total += took
+        self.last_tick_seconds = took
         self.last = result
         if result.alerts:
             log.info("tick at %s: %d alerts", result.now.isoformat(), len(result.alerts))

@@ -68,29 +68,42 @@ def reacts_to(type_name: str) -> Callable[[Reaction], Reaction]:
 
 
 def react(
-    conn: Connection, row: RowMapping, payload: EventPayload | None, now: dt.datetime
+    conn: Connection,
+    row: RowMapping,
+    payload: EventPayload | None,
+    now: dt.datetime,
+    *,
+    at: dt.datetime | None = None,
+    noted: set[str] | None = None,
 ) -> None:
     """The watch's part of applying one event (called by :mod:`central.ingest`).
 
     ``row`` holds the event's envelope (``event_id``, ``station``, ``type``,
     ``at_wall``, ``at_mono``, ``boot_id``); ``payload`` is its decoded model, or None
-    for a type outside the catalogue (ignored here).
+    for a type outside the catalogue (ignored here). ``at`` is the event's true time
+    (:func:`central.timefix.event_time`) when the caller already knows it; ``noted``,
+    the orders this transaction already noted for this event's station (kept up to
+    date here), spares a query per event of one batch.
     """
     if payload is None:
         return
     order_no = getattr(payload, "order_no", None)
-    if isinstance(order_no, str) and order_no:
+    if isinstance(order_no, str) and order_no and (noted is None or order_no not in noted):
         note_station(conn, order_no=order_no[:64], station=row["station"])
+        if noted is not None:
+            # One batch is one station's: noting its order again changes nothing.
+            noted.add(order_no)
     reactions = REACTIONS.get(row["type"])
     if not reactions:
         return
-    at = timefix.event_time(
-        conn,
-        station=row["station"],
-        boot_id=row["boot_id"],
-        at_wall=row["at_wall"],
-        at_mono=row["at_mono"],
-    )
+    if at is None:
+        at = timefix.event_time(
+            conn,
+            station=row["station"],
+            boot_id=row["boot_id"],
+            at_wall=row["at_wall"],
+            at_mono=row["at_mono"],
+        )
     for reaction in reactions:
         reaction(conn, row, payload, at, now)
 
@@ -112,16 +125,24 @@ def _packed(
     )
 
 
+# Built once: these run for every shipment ingested (one round trip for both).
+_ORDER_BODY = sa.select(orders.c.body).where(orders.c.order_no == sa.bindparam("order_no"))
+_SHIPPED_AND_ORDER = sa.select(
+    sa.select(sa.func.count())
+    .where(shipments.c.order_no == sa.bindparam("order_no"))
+    .scalar_subquery(),
+    _ORDER_BODY.scalar_subquery(),
+)
+
+
 @reacts_to(ShipmentShipped.TYPE)
 def _shipped(
     conn: Connection, row: RowMapping, shipped: ShipmentShipped, at: dt.datetime, now: dt.datetime
 ) -> None:
     order_no = shipped.order_no[:64]
     note_shipped(conn, order_no=order_no, now=now)
-    confirmed = conn.execute(
-        sa.select(sa.func.count()).where(shipments.c.order_no == order_no)
-    ).scalar_one()
-    if confirmed > _parcel_count(conn, order_no, default=shipped.parcel_count):
+    confirmed, body = conn.execute(_SHIPPED_AND_ORDER, {"order_no": order_no}).one()
+    if confirmed > _parcels_of(body, default=shipped.parcel_count):
         arm(conn, kind=DOUBLE, subject=order_no, due_at=min(at, now), keep_earlier=True)
 
 
@@ -193,7 +214,11 @@ def _device(
 
 
 def _parcel_count(conn: Connection, order_no: str, *, default: int) -> int:
-    body = conn.execute(sa.select(orders.c.body).where(orders.c.order_no == order_no)).scalar()
+    return _parcels_of(conn.execute(_ORDER_BODY, {"order_no": order_no}).scalar(), default=default)
+
+
+def _parcels_of(body: Any, *, default: int) -> int:
+    """How many parcels an order's body says it ships in; ``default`` when it cannot."""
     if not isinstance(body, dict):
         return default
     try:

@@ -34,6 +34,7 @@ __all__ = [
     "CAUSE_CLASSES",
     "DEFAULT_POLICIES",
     "DEFAULT_ROUTES",
+    "DEFAULT_TICKET_ROUTES",
     "DeadlineRule",
     "DeadlineRules",
     "EscalationLevel",
@@ -45,6 +46,7 @@ __all__ = [
     "Routing",
     "Seconds",
     "Severity",
+    "TicketRoutes",
     "WatchRules",
     "allowed_to_ack",
     "parse_duration",
@@ -273,6 +275,17 @@ _LEVELS = [
 #: The policies an empty ``[escalation]`` gives, by name.
 DEFAULT_POLICIES: Mapping[str, Mapping[str, Any]] = {
     "general": {"levels": _LEVELS, "repeat_every": "15m", "acknowledgers": ["*"]},
+    # After-sales tickets (D7): the first response is due within 10 minutes; a ticket
+    # nobody answered by then goes to the department head.
+    "ticket": {
+        "levels": [
+            {"name": "supervisor", "to": "{dept}"},
+            {"name": "department head", "to": "{dept}-head", "after": "10m"},
+            {"name": "management", "to": "management", "after": "1h"},
+        ],
+        "repeat_every": "10m",
+        "acknowledgers": ["*"],
+    },
     "major": {
         "levels": _LEVELS,
         "repeat_every": "15m",
@@ -280,6 +293,33 @@ DEFAULT_POLICIES: Mapping[str, Mapping[str, Any]] = {
         "reach_top_within": "1h",
     },
 }
+
+
+#: Ticket category → the department it is routed to (``[tickets]`` changes them).
+DEFAULT_TICKET_ROUTES: Mapping[str, str] = {
+    "complaint": "customer_service",
+    "return": "customer_service",
+    "exchange": "customer_service",
+    "reissue": "warehouse",
+}
+
+
+def _ticket_routes(value: object) -> object:
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        return value
+    for name in value:
+        if name not in DEFAULT_TICKET_ROUTES:
+            raise ValueError(
+                f"unknown ticket category {name!r}; the categories are "
+                f"{', '.join(DEFAULT_TICKET_ROUTES)}"
+            )
+    return {**DEFAULT_TICKET_ROUTES, **value}
+
+
+#: ``[tickets]``: ticket category → department, the defaults under what a file gives.
+TicketRoutes = Annotated[dict[str, Dept], BeforeValidator(_ticket_routes)]
 
 
 def _merge_defaults(
@@ -411,6 +451,7 @@ class WatchRules(_Rule):
     offline_after: Seconds = dt.timedelta(minutes=5)
     labels_low: int = Field(default=50, ge=0)
     stalled_after: Hours = dt.timedelta(hours=48)
+    tickets: TicketRoutes = Field(default_factory=lambda: dict(DEFAULT_TICKET_ROUTES))
 
     @model_validator(mode="after")
     def _policies_exist(self) -> WatchRules:

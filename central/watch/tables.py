@@ -20,7 +20,17 @@ import sqlalchemy as sa
 
 from central.db import UTCDateTime, metadata
 
-__all__ = ["alerts", "deadlines", "escalations", "exception_history", "exceptions", "timers"]
+__all__ = [
+    "alerts",
+    "deadlines",
+    "escalations",
+    "exception_history",
+    "exceptions",
+    "ticket_history",
+    "tickets",
+    "timers",
+    "tracking_scans",
+]
 
 _ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -194,4 +204,68 @@ alerts = sa.Table(
         sqlite_where=sa.text("published_at IS NULL"),
         postgresql_where=sa.text("published_at IS NULL"),
     ),
+)
+
+# After-sales tickets and carrier scans (migration ``0009_tickets``).
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    # complaint, return, exchange, reissue
+    sa.Column("category", sa.String(16), nullable=False, index=True),
+    sa.Column("order_no", sa.String(64), nullable=True, index=True),
+    sa.Column("customer", sa.String(128), nullable=False, default=""),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("dept", sa.String(48), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    # open → responded → closed
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("level", sa.Integer, nullable=False, default=1),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    # The first response is due by then (D7: 10 minutes).
+    sa.Column("respond_by", UTCDateTime, nullable=False),
+    sa.Column("responded_at", UTCDateTime, nullable=True),
+    sa.Column("responded_by", sa.String(64), nullable=True),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("acknowledged_by", sa.String(64), nullable=True),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("closed_by", sa.String(64), nullable=True),
+    # The customer's confirmation, in words (needed to close).
+    sa.Column("confirmation", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+ticket_history = sa.Table(
+    "ticket_history",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column(
+        "ticket_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("tickets.id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("by", sa.String(64), nullable=False),
+    # opened, acknowledged, response, follow_up, return_inspected, escalated, closed
+    sa.Column("entry", sa.String(24), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False, default=""),
+    sa.Column("data", sa.JSON, nullable=True),
+)
+
+tracking_scans = sa.Table(
+    "tracking_scans",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("tracking_no", sa.String(64), nullable=False, index=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(64), nullable=False),
+    sa.Column("location", sa.String(200), nullable=False, default=""),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tracking_no", "at", "status", name="uq_tracking_scans_scan"),
 )

@@ -1,5 +1,5 @@
 """``packline central`` command group: ``serve``, ``import-orders``, ``dead-letters``,
-``tick`` and ``exceptions``.
+``tick``, ``exceptions``, ``tickets``, ``import-tracking``, ``backup`` and ``restore``.
 
 Library errors are translated here into :class:`sync.errors.UserError`, which the
 top-level command prints as one line before exiting with code 2.
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from packline.commands import command_group
+from packline.commands.users import app as users_app
 from sync.errors import UserError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = ["app", "exceptions_app"]
 app = command_group()
 exceptions_app = command_group(help="List, open and handle shipping exceptions (D3-D6).")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(users_app, name="user")
 
 CONFIG = typer.Option(
     None, "--config", metavar="FILE", help="TOML settings file (see docs/central.md)."
@@ -123,6 +125,41 @@ def import_orders(
     for warning in result.warnings():
         typer.echo(f"{file}: {warning}", err=True)
     typer.echo(f"{file}: {result.summary()}; database {shown_db_url(settings.db_url)}")
+
+
+# --------------------------------------------------------------------------- backups
+
+
+@app.command("backup")
+def backup_cmd(
+    to: Path = typer.Option(..., "--to", metavar="DIR", help="The backup folder."),
+    full: bool = typer.Option(
+        False, "--full", help="A full snapshot (default: what changed since the last backup)."
+    ),
+    db_url: str | None = DB_URL,
+    config: Path | None = CONFIG,
+) -> None:
+    """Back up the database into DIR: a full snapshot or an incremental one (C3)."""
+    from central.backup import backup
+    from central.settings import CentralSettings
+    from packline.settings import load_settings
+
+    settings = load_settings(CentralSettings, config, db_url=db_url)
+    typer.echo(backup(settings.db_url, to, full=full).summary())
+
+
+@app.command("restore")
+def restore_cmd(
+    source: Path = typer.Option(..., "--from", metavar="DIR", help="The backup folder."),
+    db_url: str = typer.Option(
+        ..., "--db-url", metavar="URL", help="An empty database to restore into."
+    ),
+) -> None:
+    """Restore the last full backup in DIR and every incremental after it."""
+    from central.backup import restore
+    from central.settings import shown_db_url
+
+    typer.echo(restore(source, db_url).summary(shown_db_url(db_url)))
 
 
 # --------------------------------------------------------------------------- the watch
@@ -460,3 +497,18 @@ def dead_letters(
             f"{letter['last_at'][:19]}  {letter['reason']:<13} {who:<12} "
             f"{letter['size']:>8} B{times}  {letter['detail']}"
         )
+
+
+def _mount_pages() -> None:
+    from packline.commands.equipment import app as equipment_app
+    from packline.commands.reports import app as report_app
+    from packline.commands.tickets import app as tickets_app
+    from packline.commands.tickets import import_tracking
+
+    app.add_typer(report_app, name="report")
+    app.add_typer(equipment_app, name="equipment")
+    app.add_typer(tickets_app, name="tickets")
+    app.command("import-tracking")(import_tracking)
+
+
+_mount_pages()

@@ -111,6 +111,25 @@ def run(
 
 
 @app.command()
+def backup(
+    to: Path = typer.Option(..., "--to", metavar="DIR", help="Folder for the copy."),
+    config: Path | None = ConfigOption,
+    station: str | None = StationOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Copy the station store into DIR (safe while the agent runs)."""
+    from edge.backup import backup_station_store
+
+    settings = _settings(config, station=station, data_dir=data_dir)
+    if not settings.db_path.is_file():
+        raise UserError(
+            f"no station store at {settings.db_path}: check station and data_dir "
+            "(the store is made by the first `packline edge run`)"
+        )
+    typer.echo(backup_station_store(settings.db_path, to, station=settings.station))
+
+
+@app.command()
 def check(
     config: Path | None = ConfigOption,
     station: str | None = StationOption,

@@ -73,9 +73,40 @@ def test_sqlite_uses_wal_and_creates_the_folder(tmp_path: Path) -> None:
         ("not a url", "not a database URL"),
         ("sqlite:////proc/nope/central.db", "cannot create the database folder"),
     ],
+    # Named, not by the URL: a free port differs between test workers, and pytest-xdist
+    # needs every worker to collect the same tests.
+    ids=["postgres-nothing-listens", "mysql", "not-a-url", "sqlite-folder-not-made"],
 )
 def test_unusable_database_is_one_clear_line(url: str, says: str) -> None:
     with pytest.raises(DatabaseUnavailable) as info:
         open_db(url)
     assert says in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("worker", "database"), [("", "test"), ("gwprobe", "test_gwprobe")])
+def test_each_test_worker_has_a_postgres_database_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, worker: str, database: str
+) -> None:
+    # Advisory locks (central's leader, the migration lock) are per database: two
+    # pytest-xdist workers in one would meet in them, whatever their schemas.
+    from tests.support.central import postgres_reachable, postgres_schema
+
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    with postgres_schema() as url:
+        eng = sa.create_engine(url)
+        try:
+            with eng.connect() as conn:
+                assert conn.execute(sa.text("SELECT current_database()")).scalar() == database
+                schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+                assert str(schema).startswith("t_")
+        finally:
+            eng.dispose()
+    if worker:  # no real worker is called so: leave nothing behind
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

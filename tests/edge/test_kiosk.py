@@ -262,34 +262,52 @@ def test_health_says_when_the_screen_cannot_be_drawn(agent: Agent) -> None:
 
 
 @pytest.mark.browser
-def test_clock_skew_and_a_name_conflict_are_shown_when_the_uplink_knows_them(
+def test_the_link_to_central_and_a_clock_far_off_are_said_in_words(
     agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     view = agent.view()
+    assert view.sync.link == "starting" and view.sync.broker == "not started"
     assert view.sync.clock_skew_s is None and view.sync.name_conflict is None
-    # As the fleet's uplink reports them (its properties; absent from older uplinks).
-    uplink = type(agent.uplink)
-    monkeypatch.setattr(uplink, "clock_skew_s", property(lambda self: 125.0), raising=False)
-    words = "another bench uses the name bench-kiosk"
-    monkeypatch.setattr(uplink, "name_conflict", property(lambda self: words), raising=False)
-    view = agent.view()
-    assert view.sync.clock_skew_s == 125.0 and view.sync.name_conflict == words
+    # The uplink really tries the broker the settings name, where nothing listens.
+    url = agent.settings.mqtt_url
+    agent.uplink.start()
+    refused = f"cannot reach the broker at {url}: connection refused"
+    wait_for(lambda: agent.view().sync.link == "unreachable", what="the link down")
+    assert agent.view().sync.broker == refused
 
     server = serve(agent)
     try:
         with chromium(autoplay=False) as browser:
             page = browser.new_page(viewport={"width": 800, "height": 480})
             page.goto(server.url)
+            html = page.locator("html")
+            expect(html).to_have_attribute("data-link", "unreachable", timeout=20_000)
+            expect(page.locator("#broker")).to_have_text(
+                f"C{refused[1:]} — keep packing, records wait here"
+            )
+            expect(page.locator("#broker-fact")).to_have_class(re.compile(r"\bbad\b"))
+            # A clock a few seconds off is no news for the packer; hours off is.
+            uplink = type(agent.uplink)
+            skew = [4.0]
+            monkeypatch.setattr(uplink, "clock_skew_s", property(lambda self: skew[0]))
+            expect(page.locator("#skew-fact")).to_be_hidden()
+            skew[0] = -3 * 3600.0 - 125
             expect(page.locator("#skew")).to_have_text(
-                "This bench is 2 min 05 s ahead of central", timeout=20_000
+                "This bench is 3 h 02 min behind central", timeout=20_000
             )
             expect(page.locator("#skew-fact")).to_have_class(re.compile(r"\bbad\b"))
+            view = agent.view()
+            assert view.sync.clock_skew_large and view.sync.clock_skew_s == skew[0]
+            # Central's words while another bench uses this name outrank the rest.
+            words = "another bench uses the name bench-kiosk"
+            monkeypatch.setattr(uplink, "name_conflict", property(lambda self: words))
+            expect(html).to_have_attribute("data-link", "name_conflict", timeout=20_000)
+            expect(page.locator("#broker")).to_have_text(f"A{words[1:]}")
             conflict = page.locator("#conflict")
             expect(conflict).to_be_visible()
             expect(conflict).to_have_text(words)
             # Without the kiosk's autoplay setting the browser keeps quiet until a tap,
             # and the page says so; the tap turns the sound on.
-            html = page.locator("html")
             expect(html).to_have_attribute("data-audio", "off")
             button = page.locator("#sound")
             expect(button).to_be_visible()

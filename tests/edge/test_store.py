@@ -252,3 +252,99 @@ def test_a_store_from_before_the_bench_workflow_is_migrated_with_its_orders(
         assert store.bench_state() is None
     finally:
         store.close()
+
+
+def _shipped(store: StationStore, order_no: str, parcel_no: int, parcel_count: int) -> None:
+    store.record(
+        ShipmentShipped(
+            order_no=order_no,
+            tracking_no="",
+            carrier="",
+            parcel_no=parcel_no,
+            parcel_count=parcel_count,
+            operator="op",
+            print_job_id=f"j-{order_no}-{parcel_no}",
+            print_verified=False,
+        ),
+        write=WRITERS["shipment.shipped"],
+    )
+
+
+def test_the_screens_waiting_orders_are_one_index_range_stopped_at_the_list(
+    store: StationStore,
+) -> None:
+    from edge.store import NEXT_TO_PACK_SQL
+    from sync.order import validate_order
+
+    # Many shipped orders with the earliest deadlines (yesterday's work), an order with
+    # one of two parcels shipped, and the waiting ones after them.
+    orders = [
+        validate_order(
+            {
+                "order_no": f"W{i:05d}",
+                "lines": [{"sku": "A"}],
+                "parcels": 2 if i == 300 else 1,
+                "pack_by": f"2026-11-{20 + i // 200:02d}T{(i // 10) % 24:02d}:{i % 10:02d}:00Z",
+            }
+        )
+        for i in range(600)
+    ]
+    store.apply_orders(OrdersMessage(orders=orders, cursor=600))
+    for o in orders[:300]:
+        _shipped(store, o.order_no, 1, 1)
+    _shipped(store, "W00300", 1, 2)
+    assert [o.order_no for o in store.next_to_pack(limit=3)] == ["W00300", "W00301", "W00302"]
+    _shipped(store, "W00300", 2, 2)
+    assert [o.order_no for o in store.next_to_pack(limit=2)] == ["W00301", "W00302"]
+
+    reader = store.screen_reader()
+    try:
+        assert [o.order_no for o in reader.next_to_pack(limit=2, exclude="W00301")] == [
+            "W00302",
+            "W00303",
+        ]
+    finally:
+        reader.close()
+    # How SQLite reads it: walking the partial index, no sort of every ready order and
+    # no count of every shipment (what the screen did before, at every change).
+    db = sqlite3.connect(store.path)
+    try:
+        plan = [r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {NEXT_TO_PACK_SQL}", (None, 8))]
+    finally:
+        db.close()
+    assert plan == ["SCAN orders USING INDEX ix_orders_waiting"], plan
+
+
+def test_a_store_with_shipments_gets_its_waiting_orders_counted_when_migrated(
+    tmp_path: Path,
+) -> None:
+    from sync.order import validate_order
+
+    path = tmp_path / "old.sqlite"
+    store = StationStore(path, station="old", clock=FixedClock())
+    try:
+        store.apply_orders(
+            OrdersMessage(
+                orders=[
+                    validate_order({"order_no": n, "lines": [{"sku": "A"}], "parcels": 2})
+                    for n in ("DONE", "HALF", "OPEN")
+                ],
+                cursor=3,
+            )
+        )
+        _shipped(store, "DONE", 1, 2)
+        _shipped(store, "DONE", 2, 2)
+        _shipped(store, "HALF", 1, 2)
+    finally:
+        store.close()
+    # As a store written before the waiting-orders migration: no counts, no index.
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP INDEX ix_orders_waiting")
+    db.execute("ALTER TABLE orders DROP COLUMN shipped_parcels")
+    db.execute("DELETE FROM _migrations WHERE name = '0004_waiting_orders'")
+    db.close()
+    store = StationStore(path, station="old", clock=FixedClock())
+    try:
+        assert [o.order_no for o in store.next_to_pack()] == ["HALF", "OPEN"]
+    finally:
+        store.close()

@@ -21,16 +21,21 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
+from central.db import open_db
+from central.ingest import ingest_batch
 from edge.clock import SystemClock
 from edge.store import StationStore
 from edge.uplink import Uplink, station_session
 from packline.devbroker import MosquittoBroker
 from sync import topics
+from sync.events import ShipmentShipped
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, decode, encode
 from sync.order import Order
 from tests.support.brokers import AclBroker
+from tests.support.relay import Relay
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mqtt
@@ -87,10 +92,13 @@ def central(broker: MosquittoBroker) -> Iterator[Central]:
     c.close()
 
 
-def start_pump(store: StationStore, broker: MosquittoBroker, **kw: float) -> Uplink:
+def start_pump(
+    store: StationStore, broker: MosquittoBroker, *, via: str | None = None, **kw: float
+) -> Uplink:
+    """The station's uplink to ``broker`` (or through ``via``, a URL leading to it)."""
     # A client id per store, as a station has: no messages queued for an earlier test.
     session = station_session(
-        site=SITE, station="b1", mqtt_url=broker.url, instance_id=store.instance_id
+        site=SITE, station="b1", mqtt_url=via or broker.url, instance_id=store.instance_id
     )
     pump = Uplink(session=session, outbox=store, site=SITE, station="b1", **kw)  # type: ignore[arg-type]
     pump.start()
@@ -140,6 +148,30 @@ def test_a_batch_without_ack_is_resent_from_the_oldest_row(
         wait_for(lambda: store.backlog() == 0, what="the ack to empty the outbox")
     finally:
         pump.stop()
+
+
+def test_a_batch_in_flight_when_the_link_drops_is_resent_as_soon_as_it_is_back(
+    store: StationStore, central: Central, broker: MosquittoBroker
+) -> None:
+    # The station reaches the broker through a relay the test cuts: its network drops
+    # while central's stand-in stays connected and subscribed, hearing what comes again.
+    for i in range(3):
+        store.record("t", {"i": i})
+    with Relay(broker.port) as relay:
+        # No resend by the timer in this test: what comes again comes from the reconnect.
+        pump = start_pump(store, broker, via=f"mqtt://127.0.0.1:{relay.port}", resend_after=3600.0)
+        try:
+            first = central.next_batch()
+            assert [e.seq for e in first.events] == [1, 2, 3]
+            relay.cut()  # central never acknowledged: the batch is still unconfirmed
+            wait_for(lambda: relay.accepted >= 2, what="the station to connect again", timeout=60)
+            again = central.batches.get(timeout=60)  # paho's backoff is 1-10 s
+            assert [e.event_id for e in again.events] == [e.event_id for e in first.events]
+            assert store.backlog() == 3
+            central.ack(encode(Ack(station="b1", seq=3)))
+            wait_for(lambda: store.backlog() == 0, what="the ack to empty the outbox")
+        finally:
+            pump.stop()
 
 
 def test_status_reports_backlog_and_orderly_stop_says_offline(
@@ -504,3 +536,99 @@ def test_batches_stay_under_their_byte_limit_and_in_seq_order(
         wait_for(lambda: store.backlog() == 0, what="the outbox to drain")
     finally:
         pump.stop()
+
+
+def _shipment(i: int) -> ShipmentShipped:
+    return ShipmentShipped(
+        order_no=f"W{i}",
+        tracking_no=f"T{i}",
+        carrier="SF Express",
+        parcel_no=1,
+        parcel_count=1,
+        operator="op",
+        print_job_id=f"W{i}-r1-waybill-1",
+        print_verified=True,
+    )
+
+
+def test_a_window_of_batches_is_sent_before_the_first_ack(
+    store: StationStore, central: Central, broker: MosquittoBroker
+) -> None:
+    for i in range(100):
+        store.record("t", {"i": i})
+    pump = start_pump(store, broker, resend_after=30.0, batch_size=10, window=4)
+    try:
+        first = [central.next_batch() for _ in range(4)]
+        assert [[e.seq for e in b.events] for b in first] == [
+            list(range(1 + 10 * k, 11 + 10 * k)) for k in range(4)
+        ]
+        # The window is full: nothing more until central answers.
+        with pytest.raises(queue.Empty):
+            central.batches.get(timeout=1.0)
+        assert store.backlog() == 100
+        central.ack(encode(Ack(station="b1", seq=20)))
+        more = [central.next_batch() for _ in range(2)]
+        assert [[e.seq for e in b.events] for b in more] == [
+            list(range(41, 51)),
+            list(range(51, 61)),
+        ]
+        with pytest.raises(queue.Empty):
+            central.batches.get(timeout=1.0)
+        assert store.backlog() == 80
+    finally:
+        pump.stop()
+
+
+def test_a_lost_batch_in_the_window_is_resent_and_central_applies_each_event_once_in_order(
+    store: StationStore, broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """Central's real ingest behind a paho client that drops the second batch it sees:
+    the batches after it are stored but not applied (a gap), the ack stays below the
+    gap, and the resend from the oldest row fills it — each shipment once, in seq order."""
+    engine = open_db(f"sqlite:///{tmp_path / 'central.db'}")
+    for i in range(60):
+        store.record(_shipment(i))
+    seen: list[list[int]] = []
+    acks: list[int] = []
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+
+    def on_message(c: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        batch = decode(EventBatch, msg.payload)
+        seen.append([e.seq for e in batch.events])
+        if len(seen) == 2:
+            return  # lost on the way
+        acked = ingest_batch(engine, batch, site=SITE).acked
+        acks.append(acked)
+        c.publish(topics.ack(SITE, "b1"), encode(Ack(station="b1", seq=acked)), qos=1)
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", broker.port)
+    client.subscribe(topics.events(SITE, "b1"), qos=1)
+    client.loop_start()
+    pump = start_pump(store, broker, resend_after=1.0, batch_size=10, window=4)
+    try:
+        wait_for(lambda: store.backlog() == 0, what="the outbox to drain", timeout=30)
+    finally:
+        pump.stop()
+        client.loop_stop()
+        client.disconnect()
+    assert seen[:4] == [list(range(1 + 10 * k, 11 + 10 * k)) for k in range(4)]
+    assert 11 in [b[0] for b in seen[4:]], "the lost batch was sent again"
+    assert acks == sorted(acks), "acks only move forward"
+    with engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT seq FROM events ORDER BY seq")).scalars().all()
+        applied = (
+            conn.execute(
+                sa.text(
+                    "SELECT e.seq FROM shipments s JOIN events e ON e.event_id = s.event_id"
+                    " ORDER BY s.id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        acked = conn.execute(sa.text("SELECT acked_seq FROM stations")).scalar_one()
+    engine.dispose()
+    assert held == list(range(1, 61))
+    assert applied == list(range(1, 61)), "applied once each, in seq order"
+    assert acked == 60

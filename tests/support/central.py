@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import socket
 import time
@@ -21,7 +22,28 @@ from sync.mqtt import make_client
 M = TypeVar("M", bound=BaseModel)
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_BASE = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test"
+PG_DATABASE = "test"
+PG_BASE = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+
+
+def worker_database() -> str:
+    """The PostgreSQL database this test process uses: ``test``, or under pytest-xdist
+    (``make test`` runs two workers) ``test_gw0``, ``test_gw1``… made once from it.
+
+    A schema per test keeps tables apart, but advisory locks (central's leader, its
+    migration lock) are per database: two workers in one database would meet in them.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return PG_DATABASE
+    name = f"{PG_DATABASE}_{worker}"
+    dsn = f"host={PG_HOST} port={PG_PORT} user=postgres dbname={PG_DATABASE}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        made = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if made is None:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(f'CREATE DATABASE "{name}"')
+    return name
 
 
 def postgres_reachable() -> bool:
@@ -37,11 +59,13 @@ def postgres_reachable() -> bool:
 def postgres_schema() -> Iterator[str]:
     """A fresh schema for one test; yields a URL whose search_path is that schema."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test"
+    database = worker_database()
+    dsn = f"host={PG_HOST} port={PG_PORT} user=postgres dbname={database}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
     try:
-        yield f"{PG_BASE}?options=-csearch_path%3D{name}"
+        base = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{database}"
+        yield f"{base}?options=-csearch_path%3D{name}"
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{name}" CASCADE')

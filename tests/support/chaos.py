@@ -32,7 +32,7 @@ import zxingcpp
 from drivers.fakes.ql import FakeQLPrinter
 from packline.devbroker import free_port
 from packline.samples import sample_orders
-from tests.support.processes import query
+from tests.support.processes import SCANNER_READY, query
 from tests.support.waiting import wait_for
 
 PACKLINE = [sys.executable, "-m", "packline"]
@@ -125,10 +125,7 @@ class BenchChaos:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"the agent exited: {self.log.read_text()[-3000:]}")
-            return (
-                self.log.read_text(errors="replace").count("edge.factory: scanner ready")
-                >= self.starts
-            )
+            return self.log.read_text(errors="replace").count(SCANNER_READY) >= self.starts
 
         wait_for(reading, what="the agent to read its scanner", timeout=60)
 

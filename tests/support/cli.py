@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -30,8 +31,10 @@ def run_packline(
     )
 
 
+@functools.cache
 def command_tree() -> Any:
-    """The click command behind ``packline`` (typer builds it from the app)."""
+    """The click command behind ``packline`` (typer builds it from the app; built once
+    per test process — building it takes a while, and it cannot change meanwhile)."""
     from packline.cli import app
 
     return typer.main.get_command(app)

@@ -250,6 +250,9 @@ class AckWatcher:
         seen: set[tuple[str, str | None, int, float | None]] = set()
         with self._lock:
             acks = list(zip(self.acks, self._after, strict=True))
+        # In the order central made them (their send time): two workers' connections
+        # may deliver interleaved, and a lower ack arriving late deletes nothing.
+        acks.sort(key=lambda pair: pair[0].at if pair[0].at is not None else 0.0)
         for ack, restarted in acks:
             sent = (ack.station, ack.instance_id, ack.seq, ack.at)
             if sent in seen or (ack.at is not None and ack.at < restarted):

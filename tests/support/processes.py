@@ -17,7 +17,24 @@ from packline.devbroker import free_port, stop_process
 from packline.samples import packing_scans
 from tests.support.waiting import wait_for
 
+#: What the scanner driver logs once the agent reads its scanner.
+SCANNER_READY = "drivers.scanners.hotplug: scanner ready"
+
 PACKLINE = [sys.executable, "-m", "packline"]
+
+
+def admin_token(db_url: str, name: str = "test-admin") -> str:
+    """An API token of an admin of the central database at ``db_url`` (made on first use)."""
+    from central.db import open_db
+    from central.users import UserRefused, add_user, issue_token
+
+    engine = open_db(db_url)
+    try:
+        with contextlib.suppress(UserRefused):
+            add_user(engine, name, role="admin", password="test-admin-password")
+        return issue_token(engine, name)
+    finally:
+        engine.dispose()
 
 
 def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -45,12 +62,20 @@ class Central:
         self.port = free_port()
         self.log = workdir / "central.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.token = ""  # an admin's API token, made at the first start
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _request(self, path: str) -> urllib.request.Request:
+        return urllib.request.Request(
+            self.url + path, headers={"Authorization": f"Bearer {self.token}"}
+        )
+
     def start(self) -> Central:
+        if not self.token:
+            self.token = admin_token(self.db_url)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -84,11 +109,11 @@ class Central:
             return False
 
     def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+        with urllib.request.urlopen(self._request(path), timeout=10) as resp:
             return json.loads(resp.read())
 
     def get_text(self, path: str) -> str:
-        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+        with urllib.request.urlopen(self._request(path), timeout=10) as resp:
             return str(resp.read().decode("utf-8"))
 
     def import_orders(self, path: Path) -> subprocess.CompletedProcess[str]:
@@ -216,10 +241,7 @@ class Station:
         def reading() -> bool:
             if not self.alive():
                 raise AssertionError(f"the agent exited: {self.log.read_text()[-2000:]}")
-            return (
-                self.log.read_text(errors="replace").count("edge.factory: scanner ready")
-                >= self.starts
-            )
+            return self.log.read_text(errors="replace").count(SCANNER_READY) >= self.starts
 
         wait_for(reading, what=f"{self.name} to read its scanner", timeout=timeout)
         return self

@@ -6,13 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 from sqlalchemy.engine import Engine
 
 from central.db import open_db
 from central.ingest import record_status, store_batch
 from central.settings import CentralSettings
+from central.users import add_user, issue_token
 from sync.messages import StationStatus
 from tests.support.central import batch, event
+
+#: The password of every user the web tests add.
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -38,6 +43,18 @@ def engine(settings: CentralSettings) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture
+def admin_token(engine: Engine) -> str:
+    """An API token of the admin ``root`` (docs/web.md: scripts send it as a bearer)."""
+    add_user(engine, "root", role="admin", password=PASSWORD)
+    return issue_token(engine, "root")
+
+
+@pytest.fixture
+def api_headers(admin_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token}"}
 
 
 @pytest.fixture
@@ -69,3 +86,12 @@ def live_url(engine: Engine, settings: CentralSettings) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+def log_in(page: Page, base: str, name: str, password: str = PASSWORD) -> None:
+    """Log ``page`` in at ``base`` as ``name`` through the form, landing on the floor."""
+    page.goto(base + "/")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")

@@ -18,8 +18,8 @@ from web.app import create_app
 
 
 @pytest.fixture
-def client(live_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_url, timeout=30) as c:
+def client(live_url: str, api_headers: dict[str, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_url, timeout=30, headers=api_headers) as c:
         yield c
 
 
@@ -75,7 +75,7 @@ def test_page_lists_stations_and_shipments(client: httpx.Client) -> None:
     assert "bench-01" in html and "bench-02" in html
     assert "PDD-FIRST" in html and "SF0000000001" in html
     assert "1 of 2 online" in html
-    assert 'src="static/live.js"' in html
+    assert 'src="/static/live.js"' in html
     assert "13812345678" not in html
     fragment = client.get("/fragments/status").text
     assert "PDD-FIRST" in fragment and "<html" not in fragment

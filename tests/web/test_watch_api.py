@@ -14,12 +14,12 @@ from tests.support.watch import PAID, H, make_order, put_orders
 
 
 @pytest.fixture
-def client(live_url: str, engine: Engine) -> Iterator[httpx.Client]:
+def client(live_url: str, engine: Engine, api_headers: dict[str, str]) -> Iterator[httpx.Client]:
     put_orders(engine, make_order("PDD-1"), make_order("PDD-2"), make_order("PDD-3"))
     tick(engine, now=PAID + 18 * H, site="webtest")  # warnings for all three
     put_orders(engine, make_order("PDD-3", paid_at=PAID - 10 * H))
     tick(engine, now=PAID + 19 * H, site="webtest")  # PDD-3 now overdue
-    with httpx.Client(base_url=live_url, timeout=30) as c:
+    with httpx.Client(base_url=live_url, timeout=30, headers=api_headers) as c:
         yield c
 
 
@@ -85,7 +85,9 @@ def test_open_an_exception_and_its_alert_is_listed(client: httpx.Client) -> None
     assert newest[0]["exception_id"] == x["id"]
 
 
-def test_api_acks_follow_the_allow_list(tmp_path: object, engine: Engine) -> None:
+def test_api_acks_follow_the_allow_list(
+    tmp_path: object, engine: Engine, api_headers: dict[str, str]
+) -> None:
     import asyncio
 
     from web.app import create_app
@@ -101,7 +103,9 @@ def test_api_acks_follow_the_allow_list(tmp_path: object, engine: Engine) -> Non
 
     async def post(path: str, body: dict[str, object]) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://central") as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://central", headers=api_headers
+        ) as c:
             return await c.post(path, json=body)
 
     refused = asyncio.run(post("/api/alerts/ack", {"exception_id": 1, "by": "packer-9"}))

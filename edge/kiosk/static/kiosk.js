@@ -54,7 +54,11 @@
 
   // -- time: the bench's clock, not the browser's --------------------------------------
   let offsetMs = 0; // the bench's wall clock minus this browser's
+  let skewMs = 0; // the bench's wall clock minus central's, once central said its time
   const benchNow = () => Date.now() + offsetMs;
+  // Deadlines are central's times: count them down on central's clock, so a bench whose
+  // clock is hours off (no real-time clock, no time service) still shows the truth.
+  const centralNow = () => benchNow() - skewMs;
 
   function duration(seconds) {
     const s = Math.max(0, Math.round(Math.abs(seconds)));
@@ -73,7 +77,7 @@
   // "1 h 12 min left" / "overdue by 4 min 10 s", with a class for colour.
   function timeLeft(iso) {
     const due = Date.parse(iso);
-    const left = (due - benchNow()) / 1000;
+    const left = (due - centralNow()) / 1000;
     if (left < 0) return { text: `overdue by ${duration(left)}`, cls: "overdue" };
     return { text: `${duration(left)} left`, cls: left < 15 * 60 ? "soon" : "" };
   }
@@ -328,21 +332,39 @@
   function renderSync(v) {
     const s = v.sync;
     renderSyncAge(s);
-    fact("broker", s.broker === "connected" ? "Connected" : s.broker, s.broker === "connected" ? "" : "bad");
+    const link = s.link || "starting";
+    root.dataset.link = link;
+    fact("broker", linkWords(s), link === "connected" ? "" : link === "starting" ? "busy" : "bad");
     const skew = s.clock_skew_s;
-    $("skew-fact").hidden = skew === null || skew === undefined;
-    if (skew !== null && skew !== undefined) {
-      const off = Math.abs(skew) >= 5;
-      const text = off
-        ? `This bench is ${duration(skew)} ${skew > 0 ? "ahead of" : "behind"} central`
-        : `Matches central (±${Math.abs(skew).toFixed(1)} s)`;
-      fact("skew", text, off ? "bad" : "");
+    skewMs = skew === null || skew === undefined ? 0 : skew * 1000;
+    // Only a clock worth a look is shown (central flags times beyond its tolerance).
+    $("skew-fact").hidden = !s.clock_skew_large;
+    if (s.clock_skew_large) {
+      fact("skew", `This bench is ${duration(skew)} ${skew > 0 ? "ahead of" : "behind"} central`, "bad");
     }
     const conflict = $("conflict");
     conflict.hidden = !s.name_conflict;
     if (s.name_conflict && conflict.dataset.text !== s.name_conflict) {
       conflict.dataset.text = s.name_conflict;
       conflict.replaceChildren(glyph("warn"), document.createTextNode(s.name_conflict));
+    }
+  }
+
+  const capital = (words) => words.charAt(0).toUpperCase() + words.slice(1);
+
+  // The link to central in the packer's words; the bench keeps working whatever it says.
+  function linkWords(s) {
+    switch (s.link) {
+      case "connected":
+        return "Connected to central";
+      case "starting":
+        return "Connecting to central…";
+      case "name_conflict":
+        return capital(s.name_conflict || "another bench uses this bench's name");
+      case "stopping":
+        return "The bench is stopping";
+      default: // unreachable, central_silent: the uplink's words say why
+        return `${capital(s.broker)} — keep packing, records wait here`;
     }
   }
 

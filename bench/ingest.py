@@ -1,0 +1,285 @@
+"""Central ingest: events/s committed and acked, against a bare batched INSERT into the
+same database, same run, on SQLite and PostgreSQL.
+
+Ours is what central does with each station batch off the wire, minus the broker:
+decode the ``EventBatch``, :func:`central.ingest.ingest_batch` (station row locked,
+name claim, clock sample, dedup on ``event_id``, insert, projections and the watch's
+reactions applied in seq order, the high-water mark moved, one commit) and encode the
+``Ack``. Two mixes, from several stations, in batches of 200 as the uplink sends them:
+a real packing's (order started, two labels, items, packed, shipped: the shipment
+projection and the deadline watch's reactions run) and scans only (labels and items:
+stored and deduplicated, no projection). No orders are imported, so the watch finds
+no deadlines to meet.
+The baseline writes the same rows with the same columns and a commit per batch, as
+cheaply as the driver allows: one ``executemany`` of a prepared INSERT on the raw
+DBAPI connection into a table of its own of the events table's shape (same columns,
+keys and indexes), no dedup, no projections. Rounds alternate
+so machine noise hits both alike; the best round of each side is compared. Not a test.
+
+    .venv/bin/python bench/ingest.py [--events 10000] [--rounds 3] [--backend sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from central.db import events, open_db
+from central.ingest import ingest_batch
+from sync.events import (
+    EventPayload,
+    ItemVerified,
+    LabelPrinted,
+    OrderPacked,
+    OrderStarted,
+    ShipmentShipped,
+)
+from sync.messages import Ack, Event, EventBatch, decode, encode, new_event_id
+
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+STATIONS = 5
+BATCH = 200
+
+
+def packing_facts(count: int, prefix: str, *, mix: str = "packing") -> list[EventPayload]:
+    """``count`` facts as a bench records them.
+
+    ``packing``: seven per order packed — started, two labels, two item scans, packed,
+    shipped (a projection and the deadline watch's reactions). ``scans``: the labels
+    and item scans of each order only, which central stores without a projection.
+    """
+    facts: list[EventPayload] = []
+    n = 0
+    while len(facts) < count:
+        order = f"{prefix}{n:06d}"
+        labels: list[EventPayload] = [
+            LabelPrinted(order_no=order, job_id=f"{order}-w", kind="waybill", verified=True),
+            LabelPrinted(order_no=order, job_id=f"{order}-p", kind="packing_list", verified=True),
+        ]
+        items: list[EventPayload] = [
+            ItemVerified(
+                order_no=order, parcel_no=1, sku=f"SKU-{k}", barcode=f"69012345{k:05d}", qty=1
+            )
+            for k in range(2 if mix == "packing" else 4)
+        ]
+        if mix == "scans":
+            facts += labels + items
+        else:
+            facts += [
+                OrderStarted(order_no=order, operator="OP-0042"),
+                *labels,
+                *items,
+                OrderPacked(order_no=order, parcel_count=1, operator="OP-0042"),
+                ShipmentShipped(
+                    order_no=order,
+                    tracking_no=f"SF{n:010d}",
+                    carrier="SF Express",
+                    parcel_no=1,
+                    parcel_count=1,
+                    operator="OP-0042",
+                    print_job_id=f"{order}-w",
+                    print_verified=True,
+                ),
+            ]
+        n += 1
+    return facts[:count]
+
+
+def wire_batches(count: int, tag: str, mix: str) -> list[bytes]:
+    """Encoded batches of ``STATIONS`` stations, interleaved as they would arrive."""
+    per_station = count // STATIONS
+    boot = str(uuid.uuid4())
+    now = time.time()
+    streams: list[list[bytes]] = []
+    for s in range(STATIONS):
+        station = f"bench-{tag}-{s:02d}"
+        facts = packing_facts(per_station, prefix=f"{tag}{s}-", mix=mix)
+        events = [
+            Event(
+                event_id=new_event_id(),
+                station=station,
+                seq=i + 1,
+                type=f.TYPE,
+                version=f.VERSION,
+                at_wall=now + i * 0.01,
+                at_mono=1000.0 + i * 0.01,
+                boot_id=boot,
+                payload=f.model_dump(mode="json"),
+            )
+            for i, f in enumerate(facts)
+        ]
+        streams.append(
+            [
+                encode(
+                    EventBatch(
+                        station=station,
+                        events=events[i : i + BATCH],
+                        instance_id=f"inst-{station}",
+                        boot_id=boot,
+                        # A backlog goes out within seconds, long after it was recorded.
+                        sent_mono=1000.0 + per_station * 0.01,
+                        sent_wall=now + per_station * 0.01,
+                    )
+                )
+                for i in range(0, len(events), BATCH)
+            ]
+        )
+    return [b for group in zip(*streams, strict=True) for b in group]
+
+
+def ours(engine: Engine, batches: list[bytes]) -> float:
+    t0 = time.perf_counter()
+    for body in batches:
+        batch = decode(EventBatch, body)
+        result = ingest_batch(engine, batch, site="bench", payload=body)
+        encode(Ack(station=batch.station, seq=result.acked, at=time.time()))
+    return time.perf_counter() - t0
+
+
+BARE_COLUMNS = (
+    "event_id, station, seq, type, version, instance_id, at_wall, at_mono, at_corrected,"
+    " boot_id, payload, received_at"
+)
+
+
+def bare(engine: Engine, batches: list[bytes], table: str) -> float:
+    """The same rows, one prepared executemany and one commit per batch, raw DBAPI."""
+    raw = engine.raw_connection()
+    try:
+        dbapi = raw.driver_connection
+        assert dbapi is not None
+        mark = "?" if engine.dialect.name == "sqlite" else "%s"
+        sql = f"INSERT INTO {table} ({BARE_COLUMNS}) VALUES ({', '.join([mark] * 12)})"
+        t0 = time.perf_counter()
+        for body in batches:
+            batch = decode(EventBatch, body)
+            now = dt.datetime.now(dt.UTC)
+            rows = [
+                (
+                    e.event_id,
+                    e.station,
+                    e.seq,
+                    e.type,
+                    e.version,
+                    batch.instance_id,
+                    e.at_wall,
+                    e.at_mono,
+                    None,
+                    e.boot_id,
+                    json.dumps(e.payload),
+                    now,
+                )
+                for e in batch.events
+            ]
+            cur = dbapi.cursor()
+            if engine.dialect.name == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            cur.executemany(sql, rows)
+            dbapi.commit()
+        return time.perf_counter() - t0
+    finally:
+        raw.close()
+
+
+def bare_table(engine: Engine, name: str) -> None:
+    """A table of the events table's shape: its columns, keys and indexes."""
+    copy = sa.Table(
+        name,
+        sa.MetaData(),
+        *(c._copy() for c in events.columns),  # `type` keeps its index
+        sa.UniqueConstraint("station", "seq"),
+        sa.Index(f"ix_{name}_station_boot_id", "station", "boot_id"),
+    )
+    copy.create(engine)
+
+
+@contextlib.contextmanager
+def database(backend: str, tmp: Path) -> Iterator[Engine]:
+    if backend == "sqlite":
+        engine = open_db(f"sqlite:///{tmp / 'central.db'}")
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    schema = f"bench_ingest_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        engine = open_db(f"{PG_URL}?options=-csearch_path%3D{schema}")
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+MIXES = ("packing", "scans")
+
+
+def run(backend: str, count: int, rounds: int) -> tuple[float, dict[str, float]]:
+    with (
+        tempfile.TemporaryDirectory(prefix="packline-ingest-") as name,
+        database(backend, Path(name)) as engine,
+    ):
+        bare_s: list[float] = []
+        ours_s: dict[str, list[float]] = {mix: [] for mix in MIXES}
+        for r in range(rounds):
+            table = f"bare_events_{r}"
+            bare_table(engine, table)
+            bare_s.append(bare(engine, wire_batches(count, f"b{r}", "packing"), table))
+            for mix in MIXES:
+                ours_s[mix].append(ours(engine, wire_batches(count, f"{mix[0]}{r}", mix)))
+    return count / min(bare_s), {mix: count / min(xs) for mix, xs in ours_s.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backend", default="sqlite,postgres")
+    args = parser.parse_args()
+    print(
+        f"central ingest: {args.events:,} events per round ({STATIONS} stations, batches of "
+        f"{BATCH}), best of {args.rounds} rounds; events/s committed and acked"
+    )
+    head = ("bare INSERT", 12), ("ingest: packing", 17), ("ratio", 7)
+    print(
+        f"{'':10}" + "".join(f"{t:>{w}}" for t, w in (*head, ("ingest: scans", 15), ("ratio", 7)))
+    )
+    for backend in args.backend.split(","):
+        try:
+            base, rates = run(backend, args.events, args.rounds)
+        except psycopg.OperationalError as exc:
+            print(f"{backend:10}skipped: {str(exc).strip().splitlines()[0]}")
+            continue
+        pack, scans = rates["packing"], rates["scans"]
+        print(
+            f"{backend:10}{base:>12,.0f}{pack:>17,.0f}{pack / base:>7.2f}"
+            f"{scans:>15,.0f}{scans / base:>7.2f}"
+        )
+    print(
+        "packing: started, labels, items, packed, shipped (shipment projection, deadline "
+        "watch); scans: labels and items only (stored, no projection). Goal: ratio ≥ 0.5"
+    )
+
+
+if __name__ == "__main__":
+    main()
