@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from central.watch.rules import WatchRules
 
-__all__ = ["Watch", "insert_ignoring", "upsert", "when"]
+__all__ = ["Watch", "history_entries", "insert_ignoring", "iso", "upsert", "when"]
 
 
 @dataclasses.dataclass
@@ -90,3 +90,27 @@ def when(moment: dt.datetime | None) -> str:
     moment = moment.astimezone(dt.UTC)
     fmt = "%Y-%m-%d %H:%M:%S UTC" if moment.second else "%Y-%m-%d %H:%M UTC"
     return moment.strftime(fmt)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A stored time as the JSON of the CLI and API writes it (UTC, ISO 8601)."""
+    return value.astimezone(dt.UTC).isoformat() if value is not None else None
+
+
+def history_entries(
+    conn: Connection, table: sa.Table, key: sa.Column[Any], value: int
+) -> list[dict[str, Any]]:
+    """The rows of an append-only history ``table`` (exceptions', tickets') whose
+    ``key`` is ``value``, oldest first, as the CLI and API show them."""
+    rows = conn.execute(sa.select(table).where(key == value).order_by(table.c.id)).mappings()
+    return [
+        {
+            "at": iso(h["at"]),
+            "by": h["by"],
+            "entry": h["entry"],
+            "state": h["state"],
+            "text": h["text"],
+            "data": h["data"],
+        }
+        for h in rows
+    ]

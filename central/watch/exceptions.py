@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from central.db import READ_ONLY, orders
 from central.watch import escalation
-from central.watch.context import Watch, insert_ignoring, when
+from central.watch.context import Watch, history_entries, insert_ignoring, iso, when
 from central.watch.escalation import Escalation
 from central.watch.rules import (
     CAUSE_CLASSES,
@@ -539,10 +539,6 @@ def find_by_source(conn: Connection, source_key: str) -> sa.RowMapping | None:
     )
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value is not None else None
-
-
 def _public(row: sa.RowMapping) -> dict[str, Any]:
     policy = EscalationPolicy.model_validate(row["policy"])
     level = int(row["level"])
@@ -555,26 +551,26 @@ def _public(row: sa.RowMapping) -> dict[str, Any]:
         "dept": row["dept"],
         "level": level,
         "level_name": policy.levels[min(level, len(policy.levels)) - 1].name,
-        "opened_at": _iso(row["opened_at"]),
+        "opened_at": iso(row["opened_at"]),
         "customer": row["customer"],
         "description": row["description"],
-        "found_at": _iso(row["found_at"]),
+        "found_at": iso(row["found_at"]),
         "found_by": row["found_by"],
         "cause_class": row["cause_class"],
         "cause_kind": CAUSE_CLASSES.get(row["cause_class"], "internal"),
-        "due_at": _iso(row["due_at"]),
-        "plan_due_at": _iso(row["plan_due_at"]) if row["plan_at"] is None else None,
-        "acknowledged_at": _iso(row["acknowledged_at"]),
+        "due_at": iso(row["due_at"]),
+        "plan_due_at": iso(row["plan_due_at"]) if row["plan_at"] is None else None,
+        "acknowledged_at": iso(row["acknowledged_at"]),
         "acknowledged_by": row["acknowledged_by"],
         "plan": row["plan"],
-        "plan_at": _iso(row["plan_at"]),
+        "plan_at": iso(row["plan_at"]),
         "plan_by": row["plan_by"],
-        "resolved_at": _iso(row["resolved_at"]),
+        "resolved_at": iso(row["resolved_at"]),
         "resolved_by": row["resolved_by"],
         "report": row["report"],
-        "closed_at": _iso(row["closed_at"]),
+        "closed_at": iso(row["closed_at"]),
         "closed_by": row["closed_by"],
-        "updated_at": _iso(row["updated_at"]),
+        "updated_at": iso(row["updated_at"]),
     }
 
 
@@ -614,20 +610,7 @@ def exception_detail(engine: Engine, exception_id: int) -> dict[str, Any]:
         )
         if row is None:
             raise ExceptionNotFound(f"no exception #{exception_id}")
-        history = conn.execute(
-            sa.select(exception_history)
-            .where(exception_history.c.exception_id == exception_id)
-            .order_by(exception_history.c.id)
-        ).mappings()
-        entries = [
-            {
-                "at": _iso(h["at"]),
-                "by": h["by"],
-                "entry": h["entry"],
-                "state": h["state"],
-                "text": h["text"],
-                "data": h["data"],
-            }
-            for h in history
-        ]
+        entries = history_entries(
+            conn, exception_history, exception_history.c.exception_id, exception_id
+        )
     return {**_public(row), "history": entries}

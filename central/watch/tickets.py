@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from central.db import READ_ONLY
 from central.watch import escalation
-from central.watch.context import Watch, when
+from central.watch.context import Watch, history_entries, iso, when
 from central.watch.escalation import Escalation
 from central.watch.exceptions import (
     ExceptionNotFound,
@@ -345,10 +345,6 @@ def _escalated(watch: Watch, esc: Escalation, level: int) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value is not None else None
-
-
 def _public(row: sa.RowMapping) -> dict[str, Any]:
     policy = EscalationPolicy.model_validate(row["policy"])
     level = int(row["level"])
@@ -363,17 +359,17 @@ def _public(row: sa.RowMapping) -> dict[str, Any]:
         "level_name": policy.levels[min(level, len(policy.levels)) - 1].name,
         "customer": row["customer"],
         "description": row["description"],
-        "opened_at": _iso(row["opened_at"]),
+        "opened_at": iso(row["opened_at"]),
         "opened_by": row["opened_by"],
-        "respond_by": _iso(row["respond_by"]),
-        "responded_at": _iso(row["responded_at"]),
+        "respond_by": iso(row["respond_by"]),
+        "responded_at": iso(row["responded_at"]),
         "responded_by": row["responded_by"],
-        "acknowledged_at": _iso(row["acknowledged_at"]),
+        "acknowledged_at": iso(row["acknowledged_at"]),
         "acknowledged_by": row["acknowledged_by"],
-        "closed_at": _iso(row["closed_at"]),
+        "closed_at": iso(row["closed_at"]),
         "closed_by": row["closed_by"],
         "confirmation": row["confirmation"],
-        "updated_at": _iso(row["updated_at"]),
+        "updated_at": iso(row["updated_at"]),
     }
 
 
@@ -403,20 +399,5 @@ def ticket_detail(engine: Engine, ticket_id: int) -> dict[str, Any]:
         row = conn.execute(sa.select(tickets).where(tickets.c.id == ticket_id)).mappings().first()
         if row is None:
             raise TicketNotFound(f"no ticket #{ticket_id}")
-        history = conn.execute(
-            sa.select(ticket_history)
-            .where(ticket_history.c.ticket_id == ticket_id)
-            .order_by(ticket_history.c.id)
-        ).mappings()
-        entries = [
-            {
-                "at": _iso(h["at"]),
-                "by": h["by"],
-                "entry": h["entry"],
-                "state": h["state"],
-                "text": h["text"],
-                "data": h["data"],
-            }
-            for h in history
-        ]
+        entries = history_entries(conn, ticket_history, ticket_history.c.ticket_id, ticket_id)
     return {**_public(row), "history": entries}
