@@ -19,7 +19,7 @@ import pytest
 from packline.devbroker import free_port, stop_process
 from packline.samples import packing_scans, sample_orders
 from tests.support.cli import PACKLINE, run_packline
-from tests.support.processes import Station, query
+from tests.support.processes import SCANNER_READY, Station, query
 from tests.support.siteconfig import (
     ConfiguredBroker,
     broker_config,
@@ -169,9 +169,7 @@ def test_a_scan_reaches_central_over_tls_and_no_password_is_ever_shown(site: Sit
             what="orders downlinked over TLS",
         )
         order_no = sample[0]["order_no"]
-        wait_for(
-            lambda: "edge.factory: scanner ready" in site.bench_log(), what="the bench's scanner"
-        )
+        wait_for(lambda: SCANNER_READY in site.bench_log(), what="the bench's scanner")
         for code in (Station.BADGE, *packing_scans(sample[0])):
             os.write(site.master, code.encode() + b"\r")
         rows = wait_for(

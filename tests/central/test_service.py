@@ -96,7 +96,9 @@ def test_garbled_messages_are_logged_and_dropped(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 4, [r.getMessage() for r in warnings]
     assert all("\n" not in r.getMessage() for r in warnings)
-    assert "bench-99" in warnings[2].getMessage()
+    # Statuses and event batches are handled on different threads: their warnings may
+    # come in either order.
+    assert sum("bench-99" in r.getMessage() for r in warnings) == 1
     assert counts(service.engine) == (1, 1)
 
 
