@@ -52,11 +52,13 @@ def station(
     tmp_path: Path, broker: MosquittoBroker, central: Central, orders: list[dict[str, Any]]
 ) -> Iterator[Station]:
     s = Station(workdir=tmp_path, name="bench-07", mqtt_url=broker.url, site=SITE).start()
-    wait_for(lambda: s.orders() == len(orders), what="orders downlinked to the station")
-    s.ready()
-    s.login()
-    yield s
-    s.close()
+    try:  # a failed start must not leave the agent running (it holds its pty)
+        wait_for(lambda: s.orders() == len(orders), what="orders downlinked to the station")
+        s.ready()
+        s.login()
+        yield s
+    finally:
+        s.close()
 
 
 def central_shipments(central: Central, order_no: str) -> list[tuple[Any, ...]]:
