@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from central.db import READ_ONLY, events, orders, shipments, stations, utcnow
 from central.watch.deadlines import list_deadlines
-from central.watch.exceptions import list_exceptions
+from central.watch.exceptions import list_exceptions, mask_name, mask_phone
 
 __all__ = [
     "OrderNotFound",
@@ -39,27 +39,6 @@ class OrderNotFound(LookupError):
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def mask_name(name: str) -> str:
-    """``张三丰`` → ``张*丰`` (the waybill's rule, drivers/labels/masking.py)."""
-    name = name.strip()
-    n = len(name)
-    if n <= 1:
-        return "*" * n
-    if n == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (n - 2) + name[-1]
-
-
-def mask_phone(phone: str) -> str:
-    """``13812345678`` → ``138****5678``."""
-    phone = phone.strip()
-    positions = [i for i, ch in enumerate(phone) if ch.isdigit()]
-    n = len(positions)
-    head, tail = (3, 4) if n >= 8 else (0, min(4, n // 2))
-    hidden = set(positions[head : n - tail])
-    return "".join("*" if i in hidden else ch for i, ch in enumerate(phone))
 
 
 def mask_recipient(recipient: Any, *, see_customers: bool) -> dict[str, Any]:

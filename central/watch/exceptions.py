@@ -53,6 +53,8 @@ __all__ = [
     "exception_detail",
     "find_by_source",
     "list_exceptions",
+    "mask_name",
+    "mask_phone",
     "open_exception",
     "post_plan",
     "reopen_exception",
@@ -91,7 +93,8 @@ def dedup_key(exception_id: int) -> str:
 # import drivers.
 
 
-def _mask_name(name: str) -> str:
+def mask_name(name: str) -> str:
+    """``张三丰`` → ``张*丰``."""
     name = name.strip()
     n = len(name)
     if n <= 1:
@@ -101,7 +104,8 @@ def _mask_name(name: str) -> str:
     return name[0] + "*" * (n - 2) + name[-1]
 
 
-def _mask_phone(phone: str) -> str:
+def mask_phone(phone: str) -> str:
+    """``13812345678`` → ``138****5678``."""
     phone = phone.strip()
     positions = [i for i, ch in enumerate(phone) if ch.isdigit()]
     n = len(positions)
@@ -119,8 +123,8 @@ def customer_of(conn: Connection, order_no: str | None) -> str:
         return ""
     recipient = body.get("recipient") or {}
     parts = [
-        _mask_name(str(recipient.get("name") or "")),
-        _mask_phone(str(recipient.get("phone") or "")),
+        mask_name(str(recipient.get("name") or "")),
+        mask_phone(str(recipient.get("phone") or "")),
     ]
     return " ".join(p for p in parts if p)[:128]
 
