@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from central.watch.rules import WatchRules
 
-__all__ = ["Watch", "history_entries", "insert_ignoring", "iso", "upsert", "when"]
+__all__ = ["Watch", "history_entries", "insert_ignoring", "iso", "upsert", "upsert_many", "when"]
 
 
 @dataclasses.dataclass
@@ -65,6 +65,22 @@ def upsert(
         index_elements=keys, set_={c: stmt.excluded[c] for c in update}
     )
     conn.execute(stmt)
+
+
+def upsert_many(
+    conn: Connection,
+    table: sa.Table,
+    rows: list[dict[str, Any]],
+    *,
+    keys: list[str],
+    update: list[str],
+) -> None:
+    """:func:`upsert` of many rows of the same columns, in one executemany."""
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: stmt.excluded[c] for c in update}
+    )
+    conn.execute(stmt, rows)
 
 
 def insert_ignoring(

@@ -12,9 +12,12 @@ ordinary timer kinds (:mod:`central.watch.timers`).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,7 +40,16 @@ from sync.events import (
 )
 from sync.order import InvalidOrder, validate_order
 
-__all__ = ["PRINTER_FAULT_AFTER", "PRINTER_OK", "REACTIONS", "react", "reacts_to"]
+__all__ = [
+    "BATCH_SCOPES",
+    "PRINTER_FAULT_AFTER",
+    "PRINTER_OK",
+    "REACTIONS",
+    "batch",
+    "batch_scope",
+    "react",
+    "reacts_to",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,31 @@ def reacts_to(type_name: str) -> Callable[[Reaction], Reaction]:
         return fn
 
     return register
+
+
+BatchScope = Callable[[Connection, Sequence[EventPayload]], AbstractContextManager[None]]
+#: Scopes entered around the reactions of one ingested batch (:func:`batch`), with the
+#: batch's payloads: a reaction reads what it needs for the whole batch in one query
+#: when its scope begins, or collects rows and writes them set-wise when it ends —
+#: still in the batch's transaction.
+BATCH_SCOPES: list[BatchScope] = []
+
+
+def batch_scope(fn: BatchScope) -> BatchScope:
+    """Register the decorated context manager factory as a scope of :func:`batch`."""
+    BATCH_SCOPES.append(fn)
+    return fn
+
+
+@contextlib.contextmanager
+def batch(conn: Connection, payloads: Sequence[EventPayload]) -> Iterator[None]:
+    """The reactions to ``payloads`` (one batch's, applied in this order) run inside
+    this block (see :data:`BATCH_SCOPES`); what they collected is written when it ends
+    without an error."""
+    with contextlib.ExitStack() as stack:
+        for scope in BATCH_SCOPES:
+            stack.enter_context(scope(conn, payloads))
+        yield
 
 
 def react(
@@ -135,13 +172,60 @@ _SHIPPED_AND_ORDER = sa.select(
 )
 
 
+#: Within a batch (:func:`_shipments_of_batch`): order → [shipments confirmed so far,
+#: the order's body]; None outside a batch.
+_confirmed: contextvars.ContextVar[dict[str, list[Any]] | None] = contextvars.ContextVar(
+    "confirmed", default=None
+)
+
+
+@batch_scope
+@contextlib.contextmanager
+def _shipments_of_batch(conn: Connection, payloads: Sequence[EventPayload]) -> Iterator[None]:
+    """The shipments already confirmed and the bodies of a batch's shipped orders, in
+    two queries when the batch begins; :func:`_shipped` counts on from there as each
+    of the batch's shipments is applied, instead of asking per shipment."""
+    order_nos = sorted({p.order_no[:64] for p in payloads if isinstance(p, ShipmentShipped)})
+    if not order_nos:
+        yield
+        return
+    confirmed: dict[str, list[Any]] = {o: [0, None] for o in order_nos}
+    for start in range(0, len(order_nos), 500):
+        chunk = {"order_nos": order_nos[start : start + 500]}
+        for order_no, count in conn.execute(_CONFIRMED, chunk):
+            confirmed[order_no][0] = count
+        for order_no, body in conn.execute(_BODIES, chunk):
+            confirmed[order_no][1] = body
+    token = _confirmed.set(confirmed)
+    try:
+        yield
+    finally:
+        _confirmed.reset(token)
+
+
+_CONFIRMED = (
+    sa.select(shipments.c.order_no, sa.func.count())
+    .where(shipments.c.order_no.in_(sa.bindparam("order_nos", expanding=True)))
+    .group_by(shipments.c.order_no)
+)
+_BODIES = sa.select(orders.c.order_no, orders.c.body).where(
+    orders.c.order_no.in_(sa.bindparam("order_nos", expanding=True))
+)
+
+
 @reacts_to(ShipmentShipped.TYPE)
 def _shipped(
     conn: Connection, row: RowMapping, shipped: ShipmentShipped, at: dt.datetime, now: dt.datetime
 ) -> None:
     order_no = shipped.order_no[:64]
     note_shipped(conn, order_no=order_no, now=now)
-    confirmed, body = conn.execute(_SHIPPED_AND_ORDER, {"order_no": order_no}).one()
+    known = _confirmed.get()
+    if known is not None and order_no in known:
+        # This shipment's row was just projected: one more than counted so far.
+        known[order_no][0] += 1
+        confirmed, body = known[order_no]
+    else:
+        confirmed, body = conn.execute(_SHIPPED_AND_ORDER, {"order_no": order_no}).one()
     if confirmed > _parcels_of(body, default=shipped.parcel_count):
         arm(conn, kind=DOUBLE, subject=order_no, due_at=min(at, now), keep_earlier=True)
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from central.watch.context import Watch, upsert
+from central.watch.context import Watch, upsert, upsert_many
 from central.watch.rules import WatchRules
 from central.watch.tables import timers
 
@@ -39,6 +39,7 @@ __all__ = [
     "Timer",
     "TimerKind",
     "arm",
+    "arm_many",
     "disarm",
     "due_query",
     "fire_due",
@@ -137,6 +138,64 @@ def arm(
         keys=["kind", "subject"],
         update=["due_at", "next_fire_at", "rank", "data"],
     )
+
+
+#: Subjects per statement when :func:`arm_many` looks up or writes timers.
+_CHUNK = 500
+
+
+def arm_many(
+    conn: Connection,
+    *,
+    kind: str,
+    due: Mapping[str, tuple[dt.datetime, dict[str, Any]]],
+    keep_earlier: bool = False,
+) -> int:
+    """:func:`arm` for many subjects of one ``kind`` at once (``due``: subject → when
+    and data): one query for the timers already armed and one executemany, per 500
+    subjects, instead of two statements per subject. Returns how many were armed."""
+    if kind not in KINDS:
+        raise KeyError(f"no timer kind {kind!r}")
+    subjects = sorted(due)
+    armed = 0
+    for start in range(0, len(subjects), _CHUNK):
+        chunk = subjects[start : start + _CHUNK]
+        earlier: set[str] = set()
+        if keep_earlier:
+            earlier = {
+                subject
+                for subject, at in conn.execute(_ARMED, {"kind": kind, "subjects": chunk})
+                if at is not None and at <= due[subject][0]
+            }
+        rows = [
+            {
+                "kind": kind,
+                "subject": subject,
+                "due_at": due[subject][0],
+                "next_fire_at": due[subject][0],
+                "rank": KINDS[kind].rank,
+                "fired": 0,
+                "data": due[subject][1],
+            }
+            for subject in chunk
+            if subject not in earlier
+        ]
+        if rows:
+            upsert_many(
+                conn,
+                timers,
+                rows,
+                keys=["kind", "subject"],
+                update=["due_at", "next_fire_at", "rank", "data"],
+            )
+        armed += len(rows)
+    return armed
+
+
+_ARMED = sa.select(timers.c.subject, timers.c.next_fire_at).where(
+    timers.c.kind == sa.bindparam("kind"),
+    timers.c.subject.in_(sa.bindparam("subjects", expanding=True)),
+)
 
 
 def disarm(conn: Connection, *, kind: str, subject: str, skip_locked: bool = False) -> None:

@@ -13,7 +13,16 @@ from central.ingest import record_status
 from central.watch import clear_condition, raise_condition
 from central.watch.exceptions import exception_detail, list_exceptions
 from sync.messages import StationStatus
-from tests.support.watch import PAID, H, M, bench_event, make_order, put_orders, ticks
+from tests.support.watch import (
+    PAID,
+    H,
+    M,
+    bench_batch,
+    bench_event,
+    make_order,
+    put_orders,
+    ticks,
+)
 
 T0 = PAID + 2 * H  # well before any deadline of the test orders
 
@@ -89,6 +98,29 @@ def test_a_split_shipment_is_not_a_double_one(engine: Engine) -> None:
         bench_event(engine, "bench-01", "shipment.shipped", at=T0, order_no="A",
                     parcel_no=n, parcel_count=2, tracking_no=f"SF{n}")  # fmt: skip
     assert ticks(engine, T0 + M) == []
+
+
+def test_double_shipments_within_one_batch_are_counted_in_seq_order(engine: Engine) -> None:
+    """A backlog sent in one batch: each shipment counts those before it, in the batch
+    and stored earlier, as when they come one by one."""
+    put_orders(engine, make_order("A"), make_order("B", parcels=2), make_order("C"))
+    bench_event(engine, "bench-01", "shipment.shipped", at=T0, order_no="C", tracking_no="SF-C1")
+    ship = "shipment.shipped"
+    bench_batch(engine, "bench-02", [
+        (ship, T0 + M, {"order_no": "A", "tracking_no": "SF-A1"}),
+        (ship, T0 + M, {"order_no": "B", "tracking_no": "SF-B1", "parcel_no": 1,
+                        "parcel_count": 2}),
+        (ship, T0 + 2 * M, {"order_no": "A", "tracking_no": "SF-A2"}),
+        (ship, T0 + 2 * M, {"order_no": "B", "tracking_no": "SF-B2", "parcel_no": 2,
+                            "parcel_count": 2}),
+        (ship, T0 + 3 * M, {"order_no": "C", "tracking_no": "SF-C2"}),
+    ])  # fmt: skip
+    fired = ticks(engine, T0 + 5 * M)
+    assert sorted((a.kind, a.order_no) for a in fired) == [("opened", "A"), ("opened", "C")]
+    found = {x["order_no"]: x for x in list_exceptions(engine)}
+    assert set(found) == {"A", "C"}  # B's two parcels are its split, not a double
+    assert "A ships in 1 parcel but 2 were confirmed" in found["A"]["description"]
+    assert "bench-01" in found["C"]["description"] and "bench-02" in found["C"]["description"]
 
 
 def _last_seen(engine: Engine, station: str, moment: dt.datetime) -> None:

@@ -32,7 +32,16 @@ from central.watch.tickets import (
     ticket_detail,
 )
 from central.watch.tracking import import_scans, read_tracking_file
-from tests.support.watch import PAID, H, M, bench_event, make_order, put_orders, ticks
+from tests.support.watch import (
+    PAID,
+    H,
+    M,
+    bench_batch,
+    bench_event,
+    make_order,
+    put_orders,
+    ticks,
+)
 
 T = TypeVar("T")
 T0 = PAID + 30 * H
@@ -257,6 +266,31 @@ def test_stalled_after_is_a_setting(engine: Engine, tmp_path: Path) -> None:
         import_scans(Watch(conn=conn, now=T0 + H, rules=rules), read_tracking_file(path)[0])
     ticks(engine, T0 + 13 * H, rules=rules)
     assert len(stalled(engine)) == 1
+
+
+def test_shipments_sent_in_one_batch_each_get_their_first_scan_timer(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A backlog in one batch: a parcel the carrier scanned already needs no timer; a
+    parcel confirmed twice is due 24 h after its first confirmation."""
+    put_orders(engine, make_order("A"), make_order("B"), make_order("C"))
+    load(engine, tmp_path, T0, scan("SF-C", T0))  # C's parcel was scanned before
+    ship = "shipment.shipped"
+    bench_batch(engine, "bench-01", [
+        (ship, T0 + H, {"order_no": "A", "tracking_no": "SF-A"}),
+        (ship, T0 + 2 * H, {"order_no": "B", "tracking_no": "SF-B"}),
+        (ship, T0 + 3 * H, {"order_no": "C", "tracking_no": "SF-C"}),
+        (ship, T0 + 3 * H, {"order_no": "A", "tracking_no": "SF-A"}),  # reprinted, re-sent
+    ])  # fmt: skip
+    ticks(engine, T0 + 25 * H - M)
+    assert stalled(engine) == []
+    ticks(engine, T0 + 25 * H)
+    assert [x["order_no"] for x in stalled(engine)] == ["A"]  # due from its first time
+    ticks(engine, T0 + 26 * H, T0 + 80 * H)
+    assert sorted(str(x["order_no"]) for x in stalled(engine)) == ["A", "B", "C"]
+    descriptions = {str(x["order_no"]): str(x["description"]) for x in stalled(engine)}
+    assert "no carrier scan within 24 h" in descriptions["B"]
+    assert "no tracking update for 48 h" in descriptions["C"]  # scanned, then silence
 
 
 def test_a_site_without_carrier_scans_sees_no_stalls(engine: Engine) -> None:

@@ -93,35 +93,52 @@ def bench_event(
 ) -> Event:
     """Record one event of ``station`` that happened at ``at`` (its clock) and store it
     as central's ingest does (the next seq after what central holds)."""
+    (event,) = bench_batch(engine, station, [(type, at, payload)], site=site)
+    return event
+
+
+def bench_batch(
+    engine: Engine,
+    station: str,
+    facts: list[tuple[str, dt.datetime, dict[str, Any]]],
+    *,
+    site: str = "wh1",
+) -> list[Event]:
+    """Record ``facts`` (type, when at the bench, payload) of ``station`` as the next
+    seqs after what central holds, and store them as ONE batch, as the uplink sends a
+    backlog."""
     with engine.connect() as conn:
         held = conn.execute(
             sa.select(stations.c.acked_seq).where(stations.c.station == station)
         ).scalar()
-    seq = int(held or 0) + 1
-    if type == "shipment.shipped":
-        payload = {
-            "tracking_no": "SF1",
-            "carrier": "SF Express",
-            "service": "",
-            "parcel_no": 1,
-            "parcel_count": 1,
-            "operator": "op-7",
-            "print_job_id": f"job-{seq}",
-            "print_verified": True,
-            **payload,
-        }
-    event = Event(
-        event_id=new_event_id(),
-        station=station,
-        seq=seq,
-        type=type,
-        at_wall=at.timestamp(),
-        at_mono=float(seq),
-        boot_id="boot-1",
-        payload=payload,
-    )
-    store_batch(engine, batch(station, event), site=site)
-    return event
+    events: list[Event] = []
+    for n, (type, at, payload) in enumerate(facts, start=int(held or 0) + 1):
+        if type == "shipment.shipped":
+            payload = {
+                "tracking_no": "SF1",
+                "carrier": "SF Express",
+                "service": "",
+                "parcel_no": 1,
+                "parcel_count": 1,
+                "operator": "op-7",
+                "print_job_id": f"job-{n}",
+                "print_verified": True,
+                **payload,
+            }
+        events.append(
+            Event(
+                event_id=new_event_id(),
+                station=station,
+                seq=n,
+                type=type,
+                at_wall=at.timestamp(),
+                at_mono=float(n),
+                boot_id="boot-1",
+                payload=payload,
+            )
+        )
+    store_batch(engine, batch(station, *events), site=site)
+    return events
 
 
 class AlertListener:
