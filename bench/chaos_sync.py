@@ -144,6 +144,11 @@ def main() -> int:
                     timeout=900,
                 )
                 result = check_delivered(db_url, [(s.name, s.db) for s in stations])
+            except Exception:
+                for log in sorted(workdir.rglob("*.log")):
+                    tail = log.read_text(errors="replace").splitlines()[-15:]
+                    print(f"--- {log.relative_to(workdir)} (last lines)", *tail, sep="\n")
+                raise
             finally:
                 feeder.halt.set()
                 for s in stations:

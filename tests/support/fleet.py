@@ -101,9 +101,13 @@ class Worker:
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.log_from = 0
 
     def start(self, *, wait: bool = True) -> Worker:
         self.starts += 1
+        # Where this start's log begins: a start killed before it said it was up
+        # leaves no start-up line, so lines are not counted across starts.
+        self.log_from = self.log.stat().st_size if self.log.exists() else 0
         args = [
             *PACKLINE,
             "central",
@@ -129,13 +133,21 @@ class Worker:
     def said(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def said_since_start(self) -> str:
+        """The log of the latest start only."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as f:
+            f.seek(self.log_from)
+            return f.read().decode(errors="replace")
+
     def ready(self, *, timeout: float = 60.0) -> Worker:
         """Wait for this start's start-up line (every check has passed by then)."""
 
         def started() -> bool:
             if self.proc is None or self.proc.poll() is not None:
                 raise AssertionError(f"worker {self.name} exited: {self.said()[-2000:]}")
-            return self.said().count(f"central worker {self.name} for site") >= self.starts
+            return f"central worker {self.name} for site" in self.said_since_start()
 
         wait_for(started, what=f"worker {self.name} to start", timeout=timeout)
         return self

@@ -173,9 +173,13 @@ class Station:
         self.config.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.log_from = 0
 
     def start(self) -> Station:
         self.starts += 1
+        # Where this start's log begins (a start killed before it was ready leaves no
+        # ready line: lines are not counted across starts).
+        self.log_from = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -241,7 +245,9 @@ class Station:
         def reading() -> bool:
             if not self.alive():
                 raise AssertionError(f"the agent exited: {self.log.read_text()[-2000:]}")
-            return self.log.read_text(errors="replace").count(SCANNER_READY) >= self.starts
+            with self.log.open("rb") as f:
+                f.seek(self.log_from)
+                return SCANNER_READY in f.read().decode(errors="replace")
 
         wait_for(reading, what=f"{self.name} to read its scanner", timeout=timeout)
         return self
