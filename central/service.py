@@ -15,6 +15,7 @@ the web page, signals) is :mod:`packline.serve`.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 import queue
 import threading
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Engine
 from central.db import READ_ONLY, stations, utcnow
 from central.deadletters import record_dead_letter
 from central.health import DEFAULT_BACKLOG_ALERT_AFTER
-from central.ingest import BatchRejected, StatusUpdate, ingest_batch, record_status
+from central.ingest import BatchRejected, StatusUpdate, ingest_batch, record_statuses
 from central.names import expire_conflicts, owner_words
 from central.orders import current_order_seq, orders_after
 from central.timefix import DEFAULT_SKEW_TOLERANCE
@@ -55,6 +56,8 @@ WORKER_SESSION_EXPIRY = 60
 
 #: Batches received and not yet stored, at most (more are left to be sent again).
 INGEST_QUEUE = 256
+#: Statuses recorded in one transaction, at most (a burst of them shares a commit).
+STATUS_BURST = 200
 
 
 class DeadLetter(Exception):
@@ -164,6 +167,11 @@ class CentralService:
         #: Batches left untaken because ingest was that far behind (sent again).
         self.busy_drops = 0
         self._ingest: threading.Thread | None = None
+        # Statuses wait here (decoded, with the time they came) for the status thread,
+        # which records whatever has gathered in one transaction. A status lost in a
+        # crash is no loss: it is retained at the broker and sent again every period.
+        self._status_in: queue.SimpleQueue[tuple[StationStatus, dt.datetime]] = queue.SimpleQueue()
+        self._status_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -173,6 +181,10 @@ class CentralService:
             target=self._ingest_loop, name="central-ingest", daemon=True
         )
         self._ingest.start()
+        self._status_thread = threading.Thread(
+            target=self._status_loop, name="central-status", daemon=True
+        )
+        self._status_thread.start()
         self.session.start()
         self._downlink = threading.Thread(
             target=self._downlink_loop, name="central-downlink", daemon=True
@@ -185,7 +197,7 @@ class CentralService:
 
     def health_probes(self) -> dict[str, Callable[[], str | None]]:
         """What systemd's watchdog checks of this service (:mod:`sync.sdnotify`):
-        the MQTT session's network thread, the ingest thread and the downlink thread."""
+        the MQTT session's network thread and the ingest, status and downlink threads."""
 
         def network() -> str | None:
             return None if self.session.network_alive() else "the MQTT network thread stopped"
@@ -193,6 +205,7 @@ class CentralService:
         return {
             "mqtt": network,
             "ingest": thread_probe("ingest", lambda: self._ingest),
+            "status": thread_probe("status", lambda: self._status_thread),
             "downlink": thread_probe("downlink", lambda: self._downlink),
         }
 
@@ -209,7 +222,7 @@ class CentralService:
         send them again."""
         self._stop.set()
         self._wake.set()
-        for thread in (self._ingest, self._downlink):
+        for thread in (self._ingest, self._status_thread, self._downlink):
             if thread is not None:
                 thread.join(timeout=10)
         self.session.stop()
@@ -393,18 +406,48 @@ class CentralService:
     def _take_status(self, message: Message) -> None:
         station = self._station(message)
         status = _decode_for(StationStatus, "status", station=station, payload=message.payload)
+        self._status_in.put((status, utcnow()))
+
+    def _status_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                burst = [self._status_in.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(burst) < STATUS_BURST:
+                try:
+                    burst.append(self._status_in.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._record_statuses(burst)
+            except Exception as exc:  # never let the thread die: the next burst may pass
+                log.error("could not record statuses: %s: %s", type(exc).__name__, exc)
+
+    def _record_statuses(self, burst: list[tuple[StationStatus, dt.datetime]]) -> None:
+        """Record a burst in one transaction; when that fails, each on its own, so one
+        station's bad status cannot keep the others' out."""
         try:
-            update = record_status(
+            updates = record_statuses(
                 self.engine,
-                status,
+                burst,
                 site=self.site,
-                received_at=utcnow(),
                 skew_tolerance=self.skew_tolerance,
                 backlog_alert_after=self.backlog_alert_after,
             )
-        except sa.exc.SQLAlchemyError as exc:
-            log.error("could not record the status of %s: %s", station, exc)
-            return
+        except sa.exc.SQLAlchemyError:
+            if len(burst) == 1:
+                updates = []
+                log.error("could not record the status of %s", burst[0][0].station, exc_info=True)
+            else:
+                for one in burst:
+                    self._record_statuses([one])
+                return
+        for (status, _at), update in zip(burst, updates, strict=False):  # [] when refused
+            self._after_status(status, update)
+
+    def _after_status(self, status: StationStatus, update: StatusUpdate) -> None:
+        station = status.station
         if not update.accepted:
             if status.online and update.name_conflict:
                 self._ack(
