@@ -147,29 +147,54 @@ def _project_shipment(
     conn: Connection, row: RowMapping, shipped: ShipmentShipped, now: dt.datetime
 ) -> None:
     # Already projected (the event id is held): nothing. Exactly once per event_id.
-    conn.execute(
+    _insert_on_driver(
+        conn,
         _shipment_insert(conn.dialect.name),
-        {
-            "event_id": row["event_id"],
-            "station": row["station"],
-            # The columns are 64 characters wide; the station's values are not bounded.
-            "order_no": shipped.order_no[:64],
-            "tracking_no": shipped.tracking_no[:64],
-            "carrier": shipped.carrier[:64],
-            "service": shipped.service[:64],
-            "parcel_no": shipped.parcel_no,
-            "parcel_count": shipped.parcel_count,
-            "operator": shipped.operator[:64],
-            "print_job_id": shipped.print_job_id[:64],
-            "print_verified": shipped.print_verified,
-            "recorded_at": now,
-            **shipment_times(
-                at_wall=row["at_wall"],
-                corrected=row["at_corrected"],
-                tolerance=_skew_tolerance.get(),
-            ),
-        },
+        shipments,
+        _SHIPMENT_COLUMNS,
+        [
+            {
+                "event_id": row["event_id"],
+                "station": row["station"],
+                # The columns are 64 characters wide; the station's values are not bounded.
+                "order_no": shipped.order_no[:64],
+                "tracking_no": shipped.tracking_no[:64],
+                "carrier": shipped.carrier[:64],
+                "service": shipped.service[:64],
+                "parcel_no": shipped.parcel_no,
+                "parcel_count": shipped.parcel_count,
+                "operator": shipped.operator[:64],
+                "print_job_id": shipped.print_job_id[:64],
+                "print_verified": shipped.print_verified,
+                "recorded_at": now,
+                **shipment_times(
+                    at_wall=row["at_wall"],
+                    corrected=row["at_corrected"],
+                    tolerance=_skew_tolerance.get(),
+                ),
+            }
+        ],
     )
+
+
+_SHIPMENT_COLUMNS = (
+    "event_id",
+    "station",
+    "order_no",
+    "tracking_no",
+    "carrier",
+    "service",
+    "parcel_no",
+    "parcel_count",
+    "operator",
+    "print_job_id",
+    "print_verified",
+    "recorded_at",
+    "shipped_at",
+    "shipped_at_corrected",
+    "skew_s",
+    "skewed",
+)
 
 
 def _decode(row: RowMapping) -> tuple[bool, EventPayload | None]:
@@ -482,37 +507,54 @@ _EVENT_COLUMNS = (
 
 
 @functools.cache
-def _events_insert(dialect: Dialect) -> tuple[str, tuple[str, ...], list[Any]]:
-    """The events INSERT compiled once for ``dialect``: its SQL, the order of its
-    parameters, and each column's bind processor (None when the value goes as is)."""
-    compiled = _EVENTS_INSERT.values({c: sa.bindparam(c) for c in _EVENT_COLUMNS}).compile(
-        dialect=dialect
-    )
-    order = tuple(compiled.positiontup or ()) if compiled.positional else _EVENT_COLUMNS
-    processors = [events.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order]
+def _on_driver(
+    dialect: Dialect, stmt: Any, table: sa.Table, columns: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], list[Any]]:
+    """INSERT ``stmt`` of ``columns`` into ``table`` compiled once for ``dialect``: its
+    SQL, the order of its parameters, and each column's bind processor (None when the
+    value goes as is)."""
+    compiled = stmt.values({c: sa.bindparam(c) for c in columns}).compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ()) if compiled.positional else columns
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order]
     return compiled.string, order, processors
 
 
-def _insert_rows(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime) -> None:
-    """One executemany of the batch's events on the driver, past SQLAlchemy's per-row
-    parameter handling (the columns' own bind processors still convert each value, and
-    ``received_at``, ``now`` for every row, once): per-row work was most of ingest's
-    cost (bench/ingest.py)."""
-    sql, order, processors = _events_insert(conn.dialect)
+def _insert_on_driver(
+    conn: Connection,
+    stmt: Any,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    *,
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """Execute INSERT ``stmt`` for ``rows`` (dicts holding ``columns``) on the driver,
+    past SQLAlchemy's per-row parameter handling: the columns' own bind processors
+    still convert each value, and the values of ``same`` (one for every row) once.
+    Per-row work was most of ingest's cost (bench/ingest.py)."""
+    sql, order, processors = _on_driver(conn.dialect, stmt, table, columns)
     values = operator.itemgetter(*order)
-    received = order.index("received_at")
-    convert = [(i, p) for i, p in enumerate(processors) if p is not None and i != received]
-    received_value = processors[received](now) if processors[received] else now
+    fixed = {
+        order.index(c): processors[order.index(c)](v) if processors[order.index(c)] else v
+        for c, v in (same or {}).items()
+    }
+    convert = [(i, p) for i, p in enumerate(processors) if p is not None and i not in fixed]
     params: list[Any] = []
     for row in rows:
         one = list(values(row))
         for i, p in convert:
             one[i] = p(one[i])
-        one[received] = received_value
+        for i, v in fixed.items():
+            one[i] = v
         params.append(tuple(one))
     if not conn.dialect.positional:
         params = [dict(zip(order, one, strict=True)) for one in params]
-    conn.exec_driver_sql(sql, params)
+    conn.exec_driver_sql(sql, params[0] if len(params) == 1 else params)
+
+
+def _insert_rows(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime) -> None:
+    """One executemany of the batch's events on the driver (``received_at`` is ``now``)."""
+    _insert_on_driver(conn, _EVENTS_INSERT, events, _EVENT_COLUMNS, rows, same={"received_at": now})
 
 
 _EVENTS_INSERT = events.insert()
@@ -522,10 +564,11 @@ def _held_by_id_or_seq(*, array: bool) -> sa.CompoundSelect[Any]:
     """What is held by a batch's event ids or at its seqs (or waits above ``acked``):
     three index lookups in one statement (a row may come twice; callers key by it).
 
-    ``array`` (PostgreSQL): the ids and seqs go as array parameters, unnested, so every
-    batch runs one SQL text the server prepares once. The server's generic plan for
-    ``= ANY($1)`` or for one ``OR`` of the three scanned the whole table (5-10 ms a
-    batch in bench/ingest.py); ``IN (SELECT unnest($1))`` is planned as index lookups.
+    The ids and seqs go as one parameter each (PostgreSQL: arrays, unnested; SQLite:
+    JSON arrays), so every batch runs one SQL text, compiled and prepared once.
+    PostgreSQL's generic plan for ``= ANY($1)`` or for one ``OR`` of the three scanned
+    the whole table (5-10 ms a batch in bench/ingest.py); ``IN (SELECT unnest($1))`` is
+    planned as index lookups.
     """
     if array:
         ids = events.c.event_id.in_(
@@ -535,8 +578,11 @@ def _held_by_id_or_seq(*, array: bool) -> sa.CompoundSelect[Any]:
             sa.select(sa.func.unnest(sa.bindparam("seqs", type_=postgresql.ARRAY(sa.Integer))))
         )
     else:
-        ids = events.c.event_id.in_(sa.bindparam("ids", expanding=True))
-        seqs = events.c.seq.in_(sa.bindparam("seqs", expanding=True))
+        # SQLite: the same as JSON arrays, one SQL text for every batch size.
+        each_id = sa.func.json_each(sa.bindparam("ids", type_=sa.JSON)).table_valued("value")
+        each_seq = sa.func.json_each(sa.bindparam("seqs", type_=sa.JSON)).table_valued("value")
+        ids = events.c.event_id.in_(sa.select(each_id.c.value))
+        seqs = events.c.seq.in_(sa.select(each_seq.c.value))
     columns = events.c.event_id, events.c.station, events.c.seq
     station = events.c.station == sa.bindparam("station")
     return sa.union_all(
