@@ -135,6 +135,17 @@ stations = sa.Table(
     # When an admin retired it (central.floor.retire_station); a station heard from
     # after that (last_seen later) is back.
     sa.Column("retired_at", UTCDateTime, nullable=True),
+    # One more on every UPDATE of the row (SQLAlchemy adds it to each statement), so
+    # the sum over the stations moves with any change a process commits: the floor's
+    # cache and the page's change signal compare it (central.views.floor_version).
+    sa.Column(
+        "revision",
+        sa.BigInteger,
+        nullable=False,
+        default=0,
+        server_default="0",
+        onupdate=sa.literal_column("revision") + 1,
+    ),
 )
 
 events = sa.Table(

@@ -11,24 +11,37 @@ colour, an icon and a word together.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from central.alerting import clear_condition
 from central.db import READ_ONLY, station_history, stations, utcnow
 from central.health import backlog_key
-from central.views import list_stations
+from central.views import (
+    StationReading,
+    floor_version,
+    read_shipments,
+    read_stations,
+    station_revisions,
+)
 
 __all__ = [
     "LEVELS",
+    "FloorModel",
+    "FloorState",
     "StationNotFound",
+    "TileRules",
     "floor_summary",
     "printer_words",
     "retire_station",
     "scanner_words",
     "skew_words",
+    "sort_tiles",
     "station_tiles",
 ]
 
@@ -97,15 +110,17 @@ def skew_words(skew: float | None) -> str:
     return f"{size} {'fast' if skew > 0 else 'slow'}"
 
 
-def _online_since(engine: Engine) -> dict[str, dt.datetime]:
-    """When each station last went online or offline (its history's ``online`` rows)."""
+def _online_since(conn: Connection, names: Collection[str] | None = None) -> dict[str, dt.datetime]:
+    """When each station (of ``names``) last went online or offline (its history's
+    ``online`` rows)."""
     query = (
         sa.select(station_history.c.station, sa.func.max(station_history.c.at))
         .where(station_history.c.field == "online")
         .group_by(station_history.c.station)
     )
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        return {row[0]: row[1] for row in conn.execute(query)}
+    if names is not None:
+        query = query.where(station_history.c.station.in_(list(names)))
+    return {row[0]: row[1] for row in conn.execute(query)}
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -125,13 +140,30 @@ def station_tiles(
     by name; each is :func:`central.views.list_stations`'s row plus ``level``,
     ``since``, ``packer``, ``printer_words``/``printer_fix``, ``scanner_words``/
     ``scanner_fix``, ``labels_low``, ``last_scan_at`` (true time), ``problems``."""
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        readings = read_stations(conn, site=site)
+        since = _online_since(conn) if readings else {}
     now = now or utcnow()
-    rows = list_stations(engine, site=site)
-    since = _online_since(engine) if rows else {}
-    tiles = []
-    for row in rows:
+    rules = TileRules(
+        labels_low=labels_low,
+        backlog_alert_after=backlog_alert_after,
+        skew_tolerance=skew_tolerance,
+    )
+    return sort_tiles([rules.tile(r.at(now), since.get(r.station)) for r in readings])
+
+
+@dataclass(frozen=True, slots=True)
+class TileRules:
+    """The thresholds a tile is judged by (the site's settings)."""
+
+    labels_low: int = 50
+    backlog_alert_after: float = 15 * 60.0
+    skew_tolerance: float = 60.0
+
+    def tile(self, row: dict[str, Any], went: dt.datetime | None) -> dict[str, Any]:
+        """The tile of one :func:`central.views.list_stations` row; ``went``: when the
+        station last went online or offline, if known."""
         online = bool(row["online"])
-        went = since.get(row["station"])
         tile = dict(row)
         tile["since"] = _iso(went) if went is not None else row["last_seen"]
         tile["packer"] = row["operator"] if online else None
@@ -149,15 +181,14 @@ def station_tiles(
         tile["printer_words"], tile["printer_fix"] = printer["words"], printer["fix"]
         tile["scanner_words"], tile["scanner_fix"] = scanner["words"], scanner["fix"]
         labels = row["labels_left"]
-        tile["labels_low"] = labels is not None and labels < labels_low
+        tile["labels_low"] = labels is not None and labels < self.labels_low
         skew = row["clock_skew_s"]
-        tile["clock_skewed"] = skew is not None and abs(skew) > skew_tolerance
+        tile["clock_skewed"] = skew is not None and abs(skew) > self.skew_tolerance
         tile["clock_words"] = skew_words(skew)
         scan = row["last_scan_at"]
         if isinstance(scan, int | float):
             true_time = scan - (skew or 0.0)
             tile["last_scan_at"] = dt.datetime.fromtimestamp(true_time, dt.UTC).isoformat()
-        age = row["backlog_oldest_age_s"]
         if printer["fault"]:
             problems.append(printer["words"] + (f" — {printer['fix']}" if printer["fix"] else ""))
         if scanner["fault"]:
@@ -169,7 +200,7 @@ def station_tiles(
             notes.append(f"Labels low — {labels} left, load a new roll soon")
         if online and tile["clock_skewed"]:
             notes.append(f"Clock {tile['clock_words']}")
-        if online and row["backlog"] and age is not None and age > backlog_alert_after:
+        if online and self.late(row["backlog"], row["backlog_oldest_age_s"]):
             notes.append("Records not reaching central")
         tile["notes"] = notes
         if not online:
@@ -183,10 +214,20 @@ def station_tiles(
         tile["level"] = level
         tile["level_icon"], tile["level_word"] = LEVELS[level]
         tile["problems"] = problems
-        tiles.append(tile)
-    order = list(LEVELS)
-    tiles.sort(key=lambda t: (order.index(t["level"]), t["station"]))
+        return tile
+
+    def late(self, backlog: int, age: float | None) -> bool:
+        """Whether a backlog this old means records are not reaching central."""
+        return bool(backlog) and age is not None and age > self.backlog_alert_after
+
+
+def sort_tiles(tiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tiles`` worst first (offline, fault, check, ok), then by name."""
+    tiles.sort(key=lambda t: (_LEVEL_ORDER[t["level"]], t["station"]))
     return tiles
+
+
+_LEVEL_ORDER = {level: i for i, level in enumerate(LEVELS)}
 
 
 def floor_summary(tiles: list[dict[str, Any]]) -> dict[str, int]:
@@ -219,3 +260,153 @@ def retire_station(
             raise StationNotFound(f"no station {station!r} at site {site}")
         for key in (f"station_offline:{station}", f"labels_low:{station}", backlog_key(station)):
             clear_condition(conn, key=key, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Station:
+    reading: StationReading
+    #: When it last went online or offline, if known.
+    went: dt.datetime | None
+    #: Its tile, when nothing on it moves with the clock (else built per moment).
+    tile: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FloorState:
+    """The floor as read at ``version`` (:func:`central.views.floor_version`): what
+    every request shows until the next change. The ages on it move with the clock:
+    ask for a moment."""
+
+    version: str
+    rules: TileRules
+    #: The stations of the site, not retired, by name.
+    stations: tuple[_Station, ...]
+    #: The latest shipments of the site, newest first (:func:`central.views.recent_shipments`).
+    shipments: tuple[dict[str, Any], ...]
+    #: Each station's row revision as read.
+    revisions: dict[str, int]
+
+    def station_list(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """:func:`central.views.list_stations` at ``now``."""
+        return [s.reading.at(now) for s in self.stations]
+
+    def station_list_json(self, now: dt.datetime) -> str:
+        """:meth:`station_list` as compact JSON text (``json.dumps(...,
+        ensure_ascii=False, separators=(",", ":"))``), mostly encoded once per change."""
+        return "[" + ",".join(s.reading.json_at(now) for s in self.stations) + "]"
+
+    def tiles(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """:func:`station_tiles` at ``now``."""
+        tiles = [
+            dict(s.tile) if s.tile is not None else self.rules.tile(s.reading.at(now), s.went)
+            for s in self.stations
+        ]
+        return sort_tiles(tiles)
+
+    def clock_words(self, now: dt.datetime) -> tuple[tuple[str, str, bool], ...]:
+        """What the clock changes on the page at ``now``: ``(station, backlog_text,
+        late)`` of every station whose backlog ages while it is online. The tiles as
+        people read them are the same as long as this and :attr:`version` are."""
+        words = []
+        for s in self.stations:
+            reading = s.reading
+            if reading.moves_from is not None and reading.age is not None:
+                since = max(0.0, (now - reading.moves_from).total_seconds())
+                backlog = reading.item["backlog"]
+                words.append(
+                    (
+                        reading.station,
+                        reading.backlog_text(now),
+                        self.rules.late(backlog, reading.age + since),
+                    )
+                )
+        return tuple(words)
+
+    def revision(self, station: str) -> int | None:
+        """The row revision ``station`` was read at (None when not on the floor)."""
+        return self.revisions.get(station)
+
+
+class FloorModel:
+    """The floor of one site, read once per change and shared by every request.
+
+    Each :meth:`current` reads :func:`central.views.floor_version` from the database
+    (one small query), so a change committed by any process or connection shows on the
+    next request; only then are the stations read again, and only those whose row
+    changed. Thread-safe: requests that find the floor changed at the same moment read
+    it once.
+    """
+
+    #: More changed stations than this and all are read again in one query.
+    REREAD_ALL = 100
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        site: str | None,
+        rules: TileRules,
+        shipments_shown: int = 25,
+    ) -> None:
+        self.engine = engine
+        self.site = site
+        self.rules = rules
+        self.shipments_shown = shipments_shown
+        self._lock = threading.Lock()
+        self._state: FloorState | None = None
+        # Every station's (of the site) row revision at the last read, retired or not.
+        self._seen: dict[str, int] = {}
+        #: How many times the stations were read (all of them, or the changed ones).
+        self.reads = 0
+
+    def current(self) -> FloorState:
+        """The floor as the database has it now."""
+        with self.engine.connect().execution_options(**READ_ONLY) as conn:
+            version = floor_version(conn)
+        state = self._state
+        if state is not None and state.version == version:
+            return state
+        with self._lock, self.engine.connect().execution_options(**READ_ONLY) as conn:
+            # Another request may have read it meanwhile; and what is read below must
+            # be the version it is kept under (one transaction).
+            version = floor_version(conn)
+            state = self._state
+            if state is None or state.version != version:
+                state = self._read(conn, version, state)
+                self._state = state
+            return state
+
+    def _read(self, conn: Connection, version: str, old: FloorState | None) -> FloorState:
+        self.reads += 1
+        revisions = station_revisions(conn, site=self.site)
+        changed = [name for name, rev in revisions.items() if self._seen.get(name) != rev]
+        kept = {} if old is None else {s.reading.station: s for s in old.stations}
+        if old is None or len(changed) > self.REREAD_ALL:
+            readings = read_stations(conn, site=self.site)
+            went = _online_since(conn) if readings else {}
+            kept = {}
+        else:
+            readings = read_stations(conn, site=self.site, names=changed) if changed else []
+            went = _online_since(conn, changed) if changed else {}
+            for name in changed:
+                kept.pop(name, None)
+        for name in list(kept):
+            if name not in revisions:  # moved to another site
+                del kept[name]
+        for reading in readings:
+            moment = went.get(reading.station)
+            static = reading.moves_from is None
+            kept[reading.station] = _Station(
+                reading=reading,
+                went=moment,
+                tile=self.rules.tile(reading.item, moment) if static else None,
+            )
+        self._seen = revisions
+        shown = tuple(kept[name] for name in sorted(kept))
+        return FloorState(
+            version=version,
+            rules=self.rules,
+            stations=shown,
+            revisions={s.reading.station: s.reading.revision for s in shown},
+            shipments=tuple(read_shipments(conn, limit=self.shipments_shown, site=self.site)),
+        )

@@ -7,20 +7,31 @@ carry order and tracking numbers only, never the recipient.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from central.db import READ_ONLY, events, shipments, stations, utcnow
 from central.health import backlog_words
 
 __all__ = [
+    "StationReading",
     "change_token",
+    "floor_version",
     "list_stations",
     "not_retired",
+    "read_shipments",
+    "read_stations",
     "recent_shipments",
     "station_health",
+    "station_revisions",
 ]
 
 
@@ -34,10 +45,14 @@ def station_health(row: Any, *, now: dt.datetime) -> dict[str, Any]:
     Ages are the station's own differences (its clock's skew cancels out), carried
     forward by central's clock since the status arrived while the station is online.
     """
-    status = row["last_status"] if isinstance(row["last_status"], dict) else {}
     since = 0.0
     if row["online"] and row["status_at"] is not None:
         since = max(0.0, (now - row["status_at"]).total_seconds())
+    return _health(row, since=since)
+
+
+def _health(row: Any, *, since: float) -> dict[str, Any]:
+    status = row["last_status"] if isinstance(row["last_status"], dict) else {}
     age = row["backlog_oldest_age_s"]
     if age is not None:
         age += since
@@ -78,39 +93,179 @@ def list_stations(engine: Engine, *, site: str | None = None) -> list[dict[str, 
     true time, as central measured it) and ``name_conflict`` (while two benches use
     the name).
     """
-    query = sa.select(
-        stations.c.station,
-        stations.c.site,
-        stations.c.online,
-        stations.c.last_seen,
-        stations.c.version,
-        stations.c.printer,
-        stations.c.printer_detail,
-        stations.c.scanner,
-        stations.c.labels_left,
-        stations.c.backlog,
-        stations.c.acked_seq,
-        stations.c.orders_cursor,
-        stations.c.instance_id,
-        stations.c.clock_skew_s,
-        stations.c.name_conflict,
-        stations.c.status_at,
-        stations.c.backlog_oldest_age_s,
-        stations.c.last_status,
-    ).order_by(stations.c.station)
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        readings = read_stations(conn, site=site)
+    now = utcnow()
+    return [reading.at(now) for reading in readings]
+
+
+@dataclass(frozen=True, slots=True)
+class StationReading:
+    """A station's row as read, ready to show at any moment: :meth:`at` gives
+    :func:`list_stations`' item. Reading the row (its JSON, its times) is the costly
+    part and is done once per ``revision``; carrying the ages forward is cheap."""
+
+    station: str
+    #: The row's ``revision``: the same number, the same row.
+    revision: int
+    #: The item as the status arrived (nothing carried forward yet). Do not change it.
+    item: dict[str, Any]
+    #: Central's clock when the status arrived, while the ages move with the clock
+    #: (online, with a backlog age or an uptime); else None.
+    moves_from: dt.datetime | None
+    #: ``backlog_oldest_age_s`` and ``uptime_s`` when the status arrived.
+    age: float | None
+    uptime: float | None
+    #: The item as compact JSON text, cut where the values that move go (their keys
+    #: in :attr:`json_keys`, in order): :meth:`json_at`.
+    json_texts: tuple[str, ...] = ()
+    json_keys: tuple[str, ...] = ()
+
+    def at(self, now: dt.datetime) -> dict[str, Any]:
+        """:func:`list_stations`' item for this station at ``now`` (a new dict)."""
+        item = dict(self.item)
+        if self.moves_from is None:
+            return item
+        since = max(0.0, (now - self.moves_from).total_seconds())
+        if self.age is not None:
+            item["backlog_oldest_age_s"] = self.age + since
+            item["backlog_text"] = backlog_words(item["backlog"], self.age + since)
+        if self.uptime is not None:
+            item["uptime_s"] = self.uptime + since
+        return item
+
+    def json_at(self, now: dt.datetime) -> str:
+        """:meth:`at` as compact JSON text (as ``json.dumps(..., ensure_ascii=False,
+        separators=(",", ":"))`` writes it), from text encoded once per revision: 500
+        stations encoded afresh cost more than the rest of a request."""
+        texts = self.json_texts
+        if len(texts) == 1 or self.moves_from is None:
+            return texts[0]
+        since = max(0.0, (now - self.moves_from).total_seconds())
+        out = [texts[0]]
+        for key, text in zip(self.json_keys, texts[1:], strict=True):
+            if key == "backlog_text" and self.age is not None:
+                words = backlog_words(self.item["backlog"], self.age + since)
+                out.append(encode_basestring(words))
+            elif key == "backlog_oldest_age_s" and self.age is not None:
+                out.append(float.__repr__(self.age + since))
+            elif key == "uptime_s" and self.uptime is not None:
+                out.append(float.__repr__(self.uptime + since))
+            else:  # pragma: no cover - only keys that move are cut out
+                raise KeyError(key)
+            out.append(text)
+        return "".join(out)
+
+    def backlog_text(self, now: dt.datetime) -> str:
+        """The item's ``backlog_text`` at ``now``, without the rest of it."""
+        if self.moves_from is None or self.age is None:
+            return str(self.item["backlog_text"])
+        since = max(0.0, (now - self.moves_from).total_seconds())
+        return backlog_words(self.item["backlog"], self.age + since)
+
+
+_STATION_COLUMNS = (
+    stations.c.station,
+    stations.c.site,
+    stations.c.online,
+    stations.c.last_seen,
+    stations.c.version,
+    stations.c.printer,
+    stations.c.printer_detail,
+    stations.c.scanner,
+    stations.c.labels_left,
+    stations.c.backlog,
+    stations.c.acked_seq,
+    stations.c.orders_cursor,
+    stations.c.instance_id,
+    stations.c.clock_skew_s,
+    stations.c.name_conflict,
+    stations.c.status_at,
+    stations.c.backlog_oldest_age_s,
+    stations.c.last_status,
+    stations.c.revision,
+)
+_NOT_SHOWN = ("last_status", "status_at", "revision")
+# Stands in for a value that moves while the item is encoded; random, so that no text
+# a station sends can pass for it.
+_MARK = f"\x00{secrets.token_hex(8)}:"
+_MARKED = re.compile(r'"\\u0000' + _MARK[1:] + r'(\w+)\\u0000"')
+
+
+def _json_parts(item: dict[str, Any], moving: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    marked = dict(item)
+    for key in moving:
+        marked[key] = f"{_MARK}{key}\x00"
+    text = json.dumps(marked, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    pieces = _MARKED.split(text)
+    return tuple(pieces[0::2]), tuple(pieces[1::2])
+
+
+def read_stations(
+    conn: Connection, *, site: str | None = None, names: Collection[str] | None = None
+) -> list[StationReading]:
+    """The stations (of ``site``; only ``names`` when given) not retired, by name, as
+    one :class:`StationReading` each."""
+    query = sa.select(*_STATION_COLUMNS).order_by(stations.c.station)
     if site is not None:
         query = query.where(stations.c.site == site)
+    if names is not None:
+        query = query.where(stations.c.station.in_(list(names)))
     query = query.where(not_retired())
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        rows = conn.execute(query).mappings().all()
-    now = utcnow()
-    shown = []
-    for row in rows:
-        item = {k: v for k, v in row.items() if k not in ("last_status", "status_at")}
-        item.update(station_health(row, now=now))
+    readings = []
+    for row in conn.execute(query).mappings():
+        item = {k: v for k, v in row.items() if k not in _NOT_SHOWN}
+        health = _health(row, since=0.0)
+        item.update(health)
         item.update(online=bool(row["online"]), last_seen=_iso(row["last_seen"]))
-        shown.append(item)
-    return shown
+        age, uptime = health["backlog_oldest_age_s"], health["uptime_s"]
+        moving = []
+        if row["online"] and row["status_at"] is not None:
+            if age is not None:
+                moving += ["backlog_oldest_age_s", "backlog_text"]
+            if uptime is not None:
+                moving.append("uptime_s")
+        texts, keys = _json_parts(item, moving)
+        readings.append(
+            StationReading(
+                station=row["station"],
+                revision=int(row["revision"]),
+                item=item,
+                moves_from=row["status_at"] if moving else None,
+                age=age,
+                uptime=uptime,
+                json_texts=texts,
+                json_keys=keys,
+            )
+        )
+    return readings
+
+
+def station_revisions(conn: Connection, *, site: str | None = None) -> dict[str, int]:
+    """Each station's (of ``site``) ``revision``: which of them changed since a read."""
+    query = sa.select(stations.c.station, stations.c.revision)
+    if site is not None:
+        query = query.where(stations.c.site == site)
+    return {row[0]: int(row[1]) for row in conn.execute(query)}
+
+
+_SHIPMENT_COLUMNS = (
+    shipments.c.event_id,
+    shipments.c.station,
+    shipments.c.order_no,
+    shipments.c.tracking_no,
+    shipments.c.carrier,
+    shipments.c.service,
+    shipments.c.parcel_no,
+    shipments.c.parcel_count,
+    shipments.c.operator,
+    shipments.c.print_verified,
+    shipments.c.shipped_at,
+    shipments.c.shipped_at_corrected,
+    shipments.c.skew_s,
+    shipments.c.skewed,
+    shipments.c.recorded_at,
+)
 
 
 def recent_shipments(
@@ -122,33 +277,18 @@ def recent_shipments(
     as central knows it, ``skew_s`` their difference and ``skewed`` whether it is more
     than ``skew_tolerance``.
     """
-    query = (
-        sa.select(
-            shipments.c.event_id,
-            shipments.c.station,
-            shipments.c.order_no,
-            shipments.c.tracking_no,
-            shipments.c.carrier,
-            shipments.c.service,
-            shipments.c.parcel_no,
-            shipments.c.parcel_count,
-            shipments.c.operator,
-            shipments.c.print_verified,
-            shipments.c.shipped_at,
-            shipments.c.shipped_at_corrected,
-            shipments.c.skew_s,
-            shipments.c.skewed,
-            shipments.c.recorded_at,
-        )
-        .order_by(shipments.c.id.desc())
-        .limit(limit)
-    )
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return read_shipments(conn, limit=limit, site=site)
+
+
+def read_shipments(conn: Connection, *, limit: int, site: str | None) -> list[dict[str, Any]]:
+    """:func:`recent_shipments` on an open connection."""
+    query = sa.select(*_SHIPMENT_COLUMNS).order_by(shipments.c.id.desc()).limit(limit)
     if site is not None:
         query = query.join(stations, stations.c.station == shipments.c.station).where(
             stations.c.site == site
         )
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        rows = conn.execute(query).mappings().all()
+    rows = conn.execute(query).mappings().all()
     return [
         {
             **row,
@@ -162,18 +302,26 @@ def recent_shipments(
     ]
 
 
+def floor_version(conn: Connection) -> str:
+    """A short string that changes whenever a station's row (any column: every UPDATE
+    adds one to its ``revision``) or the shipments changed, whichever process wrote.
+
+    Equal strings, the same stations and shipments. Read it before the data it stands
+    for (or in the same transaction), so the data is never older than the version.
+    """
+    shipped = sa.select(sa.func.max(shipments.c.id)).scalar_subquery()
+    count, revisions, last_shipment = conn.execute(
+        sa.select(sa.func.count(), sa.func.sum(stations.c.revision), shipped).select_from(stations)
+    ).one()
+    return f"{count}:{revisions or 0}:{last_shipment}"
+
+
 def change_token(engine: Engine) -> str:
     """A short string that changes whenever what the status page shows may have changed.
 
     Cheap enough to poll every second, and it works across processes, unlike an
     in-memory signal from the ingest thread.
     """
-    # last_seen moves on every batch and every online status (which carries the
-    # printer, scanner and backlog); an offline status moves only the online count.
-    online = sa.func.sum(sa.case((stations.c.online, 1), else_=0))
     with engine.connect().execution_options(**READ_ONLY) as conn:
         last_event = conn.execute(sa.select(sa.func.max(events.c.id))).scalar_one()
-        count, online_count, last_seen = conn.execute(
-            sa.select(sa.func.count(), online, sa.func.max(stations.c.last_seen))
-        ).one()
-    return f"{last_event}:{count}:{online_count}:{last_seen}"
+        return f"{last_event}:{floor_version(conn)}"

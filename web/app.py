@@ -25,10 +25,11 @@ from sqlalchemy.engine import Engine
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from central.db import READ_ONLY
+from central.db import READ_ONLY, utcnow
+from central.floor import FloorModel, TileRules
 from central.settings import CentralSettings
 from central.users import authenticate, end_session, start_session
-from central.views import change_token, list_stations, recent_shipments
+from central.views import change_token, recent_shipments
 from web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -251,10 +252,22 @@ def create_app(
         body = await run_in_threadpool(metrics_text, engine, site=settings.site, ticks=tick_stats)
         return Response(body, media_type=CONTENT_TYPE)
 
-    @app.get("/api/stations", dependencies=signed_in)
-    def api_stations() -> dict[str, Any]:
+    floor = FloorModel(
+        engine,
+        site=settings.site,
+        rules=TileRules(
+            labels_low=settings.labels_low,
+            backlog_alert_after=settings.backlog_alert_after,
+            skew_tolerance=settings.skew_tolerance,
+        ),
+        shipments_shown=shipments_shown,
+    )
+
+    @app.get("/api/stations", dependencies=signed_in, response_class=Response)
+    def api_stations() -> Response:
         """Every station of the site served, with its health and sync state."""
-        return {"stations": list_stations(engine, site=settings.site)}
+        body = '{"stations":' + floor.current().station_list_json(utcnow()) + "}"
+        return Response(body.encode("utf-8"), media_type="application/json")
 
     @app.get("/api/shipments", dependencies=signed_in)
     def api_shipments(limit: int = Query(default=50, ge=1, le=1000)) -> dict[str, Any]:
@@ -263,9 +276,7 @@ def create_app(
 
     app.include_router(watch_routes(engine=engine, settings=settings), dependencies=signed_in)
 
-    app.include_router(
-        floor_routes(engine=engine, settings=settings, shipments_shown=shipments_shown)
-    )
+    app.include_router(floor_routes(engine=engine, settings=settings, floor=floor))
     app.include_router(orders_routes(engine=engine, settings=settings))
     app.include_router(page_routes(engine=engine, settings=settings, poll_interval=poll_interval))
     app.include_router(ticket_routes(engine=engine, settings=settings))
