@@ -2,12 +2,16 @@
 """The web page under load: p99 of the floor page and ``/api/stations`` against
 ``/healthz`` on the same server in the same run, and SSE fan-out to many clients.
 
-A SQLite file with ``--stations`` stations (500) and ``--orders`` orders (100k), the
-web app served by a real uvicorn in this process, requests with an admin's API token:
+A database (``--backend sqlite``, a file; or ``postgres``, a schema of its own on
+127.0.0.1:5432) with ``--stations`` stations (500) reporting as real benches do
+(uptime, packer, label stock, a backlog and its age on most, some faults, one in ten
+offline) and ``--orders`` orders (100k), the web app served by a real uvicorn in this
+process, requests with an admin's API token:
 
 - latency: ``--requests`` GETs of each of ``/healthz`` (the baseline), ``/api/stations``
   and ``/`` (the floor), interleaved; p50 and p99 of each and the ratio of p99s (goal
-  ≤ 3× the baseline);
+  ≤ 3× the baseline). ``--status-rate N`` has N station statuses a second stored
+  meanwhile (500 benches every 10 s: 50), so the floor keeps changing under the reads;
 - fan-out: ``--clients`` (200) open ``/events`` streams; ``--updates`` shipments are
   stored one after another; for each, the time until every client got its
   ``changed`` (all delivered? lag p50/p99 from the commit).
@@ -15,7 +19,8 @@ web app served by a real uvicorn in this process, requests with an admin's API t
 Not a test.
 
     .venv/bin/python bench/web.py [--stations 500] [--orders 100000] [--requests 300]
-                                  [--clients 200] [--updates 5]
+                                  [--clients 200] [--updates 5] [--status-rate 0]
+                                  [--backend sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -29,15 +34,20 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 
 import httpx
+import psycopg
 import uvicorn
+from sqlalchemy.engine import Engine
 
-from central.db import open_db
-from central.ingest import record_status, store_batch
+from central.db import open_db, utcnow
+from central.ingest import record_status, record_statuses, store_batch
 from central.orders import import_orders
 from central.settings import CentralSettings
 from central.users import add_user, issue_token
@@ -67,6 +77,56 @@ def _shipment(station: str, seq: int) -> EventBatch:
     return EventBatch(station=station, events=[event])
 
 
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[str]:
+    """The URL of a fresh database: a SQLite file, or a PostgreSQL schema of its own."""
+    if backend == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="packline-bench-web-"))
+        yield f"sqlite:///{folder / 'central.db'}"
+        return
+    schema = f"bench_web_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _status(i: int, now: float) -> StationStatus:
+    """Station ``i``'s status as a real bench sends it."""
+    backlog = i % 7
+    return StationStatus(
+        station=f"bench-{i:03d}", online=i % 10 != 0, at_wall=now,
+        started_at=now - 8 * 3600 - i, operator=f"packer-{i % 60}",
+        order_in_progress=f"PDD{i:08d}" if i % 3 else None,
+        printer="no media" if i % 50 == 7 else "ready", scanner="ready",
+        labels_left=300 - i % 300, label_size="62", backlog=backlog,
+        backlog_oldest_at=now - 40 * backlog if backlog else None,
+        last_scan_at=now - i % 60, disk_free_bytes=8 * 10**9, orders_held=12,
+    )  # fmt: skip
+
+
+def _keep_reporting(
+    engine: Engine, rate: float, stations: int, stop: threading.Event, site: str
+) -> None:
+    """``rate`` statuses a second, round the stations, stored in bursts of 0.2 s as
+    central's status thread does."""
+    i = 0
+    while not stop.wait(0.2):
+        burst = max(1, round(rate * 0.2))
+        now = time.time()
+        record_statuses(
+            engine, [(_status((i + k) % stations, now), utcnow()) for k in range(burst)], site=site
+        )
+        i += burst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stations", type=int, default=500)
@@ -74,22 +134,19 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--updates", type=int, default=5)
+    ap.add_argument("--status-rate", type=float, default=0.0)
+    ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = ap.parse_args()
+    with database(args.backend) as url:
+        run(args, url)
 
-    folder = Path(tempfile.mkdtemp(prefix="packline-bench-web-"))
-    settings = CentralSettings(db_url=f"sqlite:///{folder / 'central.db'}", site="bench")
+
+def run(args: argparse.Namespace, url: str) -> None:
+    settings = CentralSettings(db_url=url, site="bench")
     engine = open_db(settings.db_url)
     started = time.perf_counter()
     for i in range(args.stations):
-        record_status(
-            engine,
-            StationStatus(
-                station=f"bench-{i:03d}", online=i % 10 != 0, printer="ready",
-                scanner="ready", labels_left=300 - i % 300, backlog=i % 7,
-                at_wall=time.time(),
-            ),
-            site="bench",
-        )  # fmt: skip
+        record_status(engine, _status(i, time.time()), site="bench")
     for start in range(0, args.orders, 10_000):
         chunk = sample_orders(min(10_000, args.orders - start), seed=start)
         for n, o in enumerate(chunk):
@@ -100,7 +157,7 @@ def main() -> None:
     add_user(engine, "bench", role="admin", password="bench-password")
     token = issue_token(engine, "bench")
     print(
-        f"loaded {args.stations} stations and {args.orders} orders "
+        f"loaded {args.stations} stations and {args.orders} orders ({args.backend}) "
         f"in {time.perf_counter() - started:.1f} s"
     )
 
@@ -115,16 +172,28 @@ def main() -> None:
 
     paths = ["/healthz", "/api/stations", "/"]
     took: dict[str, list[float]] = {p: [] for p in paths}
+    stop = threading.Event()
+    reporter = threading.Thread(
+        target=_keep_reporting,
+        args=(engine, args.status_rate, args.stations, stop, "bench"),
+        daemon=True,
+    )
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         for p in paths:
             client.get(p).raise_for_status()  # warm
+        if args.status_rate > 0:
+            reporter.start()
         for _ in range(args.requests):
             for p in paths:
                 t0 = time.perf_counter()
                 client.get(p).raise_for_status()
                 took[p].append(time.perf_counter() - t0)
+    stop.set()
+    if reporter.is_alive():
+        reporter.join()
     base_p99 = _pct(took["/healthz"], 0.99)
-    print(f"latency over {args.requests} requests each (ms):")
+    during = f", {args.status_rate:g} statuses/s stored meanwhile" if args.status_rate else ""
+    print(f"latency over {args.requests} requests each{during} (ms):")
     for p in paths:
         p50, p99 = _pct(took[p], 0.5) * 1000, _pct(took[p], 0.99) * 1000
         print(
