@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from central.alerting import clear_condition
 from central.db import READ_ONLY, station_history, stations, utcnow
-from central.health import backlog_key
+from central.health import backlog_key, backlog_words
 from central.views import (
     StationReading,
     floor_version,
@@ -201,7 +201,7 @@ class TileRules:
         if online and tile["clock_skewed"]:
             notes.append(f"Clock {tile['clock_words']}")
         if online and self.late(row["backlog"], row["backlog_oldest_age_s"]):
-            notes.append("Records not reaching central")
+            notes.append(_LATE)
         tile["notes"] = notes
         if not online:
             level = "offline"
@@ -216,6 +216,25 @@ class TileRules:
         tile["problems"] = problems
         return tile
 
+    def aged(self, tile: dict[str, Any], reading: StationReading, now: dt.datetime) -> None:
+        """Move ``tile`` (:meth:`tile` of ``reading``'s item as it arrived) on to ``now``:
+        what :meth:`tile` of ``reading.at(now)`` would give, without building it again."""
+        since = reading.since(now)
+        if reading.uptime is not None:
+            tile["uptime_s"] = reading.uptime + since
+        if reading.age is None:
+            return
+        age = reading.age + since
+        tile["backlog_oldest_age_s"] = age
+        tile["backlog_text"] = backlog_words(tile["backlog"], age)
+        # The note comes last, and the age only grows: once late, late at every later
+        # moment (then the tile as it arrived has it already).
+        if self.late(tile["backlog"], age) and _LATE not in tile["notes"]:
+            tile["notes"] = [*tile["notes"], _LATE]
+            if tile["level"] == "ok":
+                tile["level"] = "check"
+                tile["level_icon"], tile["level_word"] = LEVELS["check"]
+
     def late(self, backlog: int, age: float | None) -> bool:
         """Whether a backlog this old means records are not reaching central."""
         return bool(backlog) and age is not None and age > self.backlog_alert_after
@@ -228,6 +247,7 @@ def sort_tiles(tiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 _LEVEL_ORDER = {level: i for i, level in enumerate(LEVELS)}
+_LATE = "Records not reaching central"
 
 
 def floor_summary(tiles: list[dict[str, Any]]) -> dict[str, int]:
@@ -265,10 +285,8 @@ def retire_station(
 @dataclass(frozen=True, slots=True)
 class _Station:
     reading: StationReading
-    #: When it last went online or offline, if known.
-    went: dt.datetime | None
-    #: Its tile, when nothing on it moves with the clock (else built per moment).
-    tile: dict[str, Any] | None
+    #: Its tile as the status arrived (:meth:`TileRules.aged` moves it on).
+    tile: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +315,12 @@ class FloorState:
 
     def tiles(self, now: dt.datetime) -> list[dict[str, Any]]:
         """:func:`station_tiles` at ``now``."""
-        tiles = [
-            dict(s.tile) if s.tile is not None else self.rules.tile(s.reading.at(now), s.went)
-            for s in self.stations
-        ]
+        tiles = []
+        for s in self.stations:
+            tile = dict(s.tile)
+            if s.reading.moves_from is not None:
+                self.rules.aged(tile, s.reading, now)
+            tiles.append(tile)
         return sort_tiles(tiles)
 
     def clock_words(self, now: dt.datetime) -> tuple[tuple[str, str, bool], ...]:
@@ -308,18 +328,13 @@ class FloorState:
         late)`` of every station whose backlog ages while it is online. The tiles as
         people read them are the same as long as this and :attr:`version` are."""
         words = []
+        late = self.rules.late
         for s in self.stations:
             reading = s.reading
             if reading.moves_from is not None and reading.age is not None:
-                since = max(0.0, (now - reading.moves_from).total_seconds())
                 backlog = reading.item["backlog"]
-                words.append(
-                    (
-                        reading.station,
-                        reading.backlog_text(now),
-                        self.rules.late(backlog, reading.age + since),
-                    )
-                )
+                age = reading.age + reading.since(now)
+                words.append((reading.station, backlog_words(backlog, age), late(backlog, age)))
         return tuple(words)
 
     def revision(self, station: str) -> int | None:
@@ -394,13 +409,8 @@ class FloorModel:
             if name not in revisions:  # moved to another site
                 del kept[name]
         for reading in readings:
-            moment = went.get(reading.station)
-            static = reading.moves_from is None
-            kept[reading.station] = _Station(
-                reading=reading,
-                went=moment,
-                tile=self.rules.tile(reading.item, moment) if static else None,
-            )
+            tile = self.rules.tile(reading.item, went.get(reading.station))
+            kept[reading.station] = _Station(reading=reading, tile=tile)
         self._seen = revisions
         shown = tuple(kept[name] for name in sorted(kept))
         return FloorState(

@@ -110,23 +110,29 @@ class StationReading:
     revision: int
     #: The item as the status arrived (nothing carried forward yet). Do not change it.
     item: dict[str, Any]
-    #: Central's clock when the status arrived, while the ages move with the clock
-    #: (online, with a backlog age or an uptime); else None.
-    moves_from: dt.datetime | None
+    #: Central's clock (epoch seconds) when the status arrived, while the ages move
+    #: with the clock (online, with a backlog age or an uptime); else None.
+    moves_from: float | None
     #: ``backlog_oldest_age_s`` and ``uptime_s`` when the status arrived.
     age: float | None
     uptime: float | None
-    #: The item as compact JSON text, cut where the values that move go (their keys
-    #: in :attr:`json_keys`, in order): :meth:`json_at`.
-    json_texts: tuple[str, ...] = ()
+    #: The item as compact JSON text, a ``str.format`` template with a ``{}`` where
+    #: each value that moves goes (their keys in :attr:`json_keys`, in order).
+    json_text: str = ""
     json_keys: tuple[str, ...] = ()
+
+    def since(self, now: dt.datetime) -> float:
+        """Seconds the ages moved on by ``now`` since the status arrived."""
+        if self.moves_from is None:
+            return 0.0
+        return max(0.0, now.timestamp() - self.moves_from)
 
     def at(self, now: dt.datetime) -> dict[str, Any]:
         """:func:`list_stations`' item for this station at ``now`` (a new dict)."""
         item = dict(self.item)
         if self.moves_from is None:
             return item
-        since = max(0.0, (now - self.moves_from).total_seconds())
+        since = self.since(now)
         if self.age is not None:
             item["backlog_oldest_age_s"] = self.age + since
             item["backlog_text"] = backlog_words(item["backlog"], self.age + since)
@@ -138,30 +144,19 @@ class StationReading:
         """:meth:`at` as compact JSON text (as ``json.dumps(..., ensure_ascii=False,
         separators=(",", ":"))`` writes it), from text encoded once per revision: 500
         stations encoded afresh cost more than the rest of a request."""
-        texts = self.json_texts
-        if len(texts) == 1 or self.moves_from is None:
-            return texts[0]
-        since = max(0.0, (now - self.moves_from).total_seconds())
-        out = [texts[0]]
-        for key, text in zip(self.json_keys, texts[1:], strict=True):
-            if key == "backlog_text" and self.age is not None:
-                words = backlog_words(self.item["backlog"], self.age + since)
-                out.append(encode_basestring(words))
-            elif key == "backlog_oldest_age_s" and self.age is not None:
-                out.append(float.__repr__(self.age + since))
-            elif key == "uptime_s" and self.uptime is not None:
-                out.append(float.__repr__(self.uptime + since))
-            else:  # pragma: no cover - only keys that move are cut out
-                raise KeyError(key)
-            out.append(text)
-        return "".join(out)
-
-    def backlog_text(self, now: dt.datetime) -> str:
-        """The item's ``backlog_text`` at ``now``, without the rest of it."""
-        if self.moves_from is None or self.age is None:
-            return str(self.item["backlog_text"])
-        since = max(0.0, (now - self.moves_from).total_seconds())
-        return backlog_words(self.item["backlog"], self.age + since)
+        if not self.json_keys:
+            return self.json_text
+        since = self.since(now)
+        age = (self.age or 0.0) + since
+        values = []
+        for key in self.json_keys:
+            if key == "uptime_s":
+                values.append(repr((self.uptime or 0.0) + since))
+            elif key == "backlog_oldest_age_s":
+                values.append(repr(age))
+            else:
+                values.append(encode_basestring(backlog_words(self.item["backlog"], age)))
+        return self.json_text.format(*values)
 
 
 _STATION_COLUMNS = (
@@ -192,13 +187,16 @@ _MARK = f"\x00{secrets.token_hex(8)}:"
 _MARKED = re.compile(r'"\\u0000' + _MARK[1:] + r'(\w+)\\u0000"')
 
 
-def _json_parts(item: dict[str, Any], moving: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _json_template(item: dict[str, Any], moving: list[str]) -> tuple[str, tuple[str, ...]]:
+    if not moving:
+        return json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":")), ()
     marked = dict(item)
     for key in moving:
         marked[key] = f"{_MARK}{key}\x00"
     text = json.dumps(marked, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     pieces = _MARKED.split(text)
-    return tuple(pieces[0::2]), tuple(pieces[1::2])
+    texts = [t.replace("{", "{{").replace("}", "}}") for t in pieces[0::2]]
+    return "{}".join(texts), tuple(pieces[1::2])
 
 
 def read_stations(
@@ -225,16 +223,16 @@ def read_stations(
                 moving += ["backlog_oldest_age_s", "backlog_text"]
             if uptime is not None:
                 moving.append("uptime_s")
-        texts, keys = _json_parts(item, moving)
+        template, keys = _json_template(item, moving)
         readings.append(
             StationReading(
                 station=row["station"],
                 revision=int(row["revision"]),
                 item=item,
-                moves_from=row["status_at"] if moving else None,
+                moves_from=row["status_at"].timestamp() if moving else None,
                 age=age,
                 uptime=uptime,
-                json_texts=texts,
+                json_text=template,
                 json_keys=keys,
             )
         )

@@ -157,6 +157,7 @@ def test_after_many_changes_the_same_as_a_fresh_read(engine: Engine) -> None:
         StationStatus(station="bench-03", online=False),
         _status("bench-04", clock_skew_s=300.0, name_conflict="another bench uses the name"),
         _status("bench-05", backlog=3, backlog_oldest_at=now - 60),
+        _status("bench-07", printer="no media", backlog=2, backlog_oldest_at=now - 120),
     ]
     for change in changes:
         record_status(engine, change, site=SITE)
@@ -195,7 +196,7 @@ def test_the_stations_json_is_what_json_dumps_writes(engine: Engine) -> None:
     record_status(
         engine,
         _status("bench-01", backlog=4, backlog_oldest_at=now - 600, printer="error",
-                printer_detail='卡纸 "jam" \\u0000uptime_s \\ end'),
+                printer_detail='卡纸 "jam" {0} {} \\u0000uptime_s \\ end'),
         site=SITE,
     )  # fmt: skip
     record_status(engine, StationStatus(station="bench-02", online=False), site=SITE)
