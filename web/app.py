@@ -3,12 +3,13 @@
 The page is rendered on the server; a small vendored script listens to ``/events``
 (Server-Sent Events) and re-fetches the status fragment when the data changed. The
 change signal is a database poll (:func:`central.views.change_token`), so it works
-whichever process wrote the data.
+whichever process wrote the data; one poll per process serves every open page
+(:class:`web.changes.ChangeFeed`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -39,6 +40,7 @@ from web.auth import (
     LoginThrottle,
     current_user,
 )
+from web.changes import ChangeFeed
 from web.floor import floor_routes
 from web.layout import make_templates, render
 from web.metrics import CONTENT_TYPE, TickStats, metrics_text
@@ -281,23 +283,19 @@ def create_app(
     app.include_router(page_routes(engine=engine, settings=settings, poll_interval=poll_interval))
     app.include_router(ticket_routes(engine=engine, settings=settings))
 
+    feed = ChangeFeed(lambda: change_token(engine), interval=poll_interval)
+    app.state.change_feed = feed
+
     @app.get("/events", dependencies=signed_in)
-    async def events(request: Request) -> EventSourceResponse:
+    async def events() -> EventSourceResponse:
         """``changed`` whenever the page's data may have changed (and ``hello`` first)."""
 
         async def stream() -> AsyncIterator[dict[str, str]]:
-            last: str | None = None
-            while not await request.is_disconnected():
-                token: str | None
-                try:
-                    token = await run_in_threadpool(change_token, engine)
-                except sa.exc.SQLAlchemyError as exc:
-                    log.warning("status stream cannot read the database: %s", exc)
-                    token = last
-                if token is not None and token != last:
-                    yield {"event": "hello" if last is None else "changed", "data": token}
-                    last = token
-                await asyncio.sleep(poll_interval)
+            event = "hello"
+            async with contextlib.aclosing(feed.listen()) as tokens:
+                async for token in tokens:
+                    yield {"event": event, "data": token}
+                    event = "changed"
 
         return EventSourceResponse(stream(), ping=15)
 
