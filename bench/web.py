@@ -29,7 +29,6 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import asyncio
-import socket
 import tempfile
 import threading
 import time
@@ -43,6 +42,7 @@ from central.orders import import_orders
 from central.settings import CentralSettings
 from central.users import add_user, issue_token
 from packline.samples import sample_orders
+from packline.serve import listen_http
 from sync.messages import Event, EventBatch, StationStatus, new_event_id
 from sync.order import Order
 from web.app import create_app
@@ -105,7 +105,7 @@ def main() -> None:
     )
 
     app = create_app(engine=engine, settings=settings, version="bench", poll_interval=0.25)
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = listen_http("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     while not server.started:

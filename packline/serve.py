@@ -36,7 +36,7 @@ from sync import sdnotify
 from sync.errors import UserError
 from sync.mqtt import BrokerURL, parse_mqtt_url
 
-__all__ = ["StartupError", "serve_central"]
+__all__ = ["StartupError", "listen_http", "serve_central"]
 
 log = logging.getLogger("packline.central")
 
@@ -45,11 +45,26 @@ class StartupError(UserError):
     """Central cannot start (broker unreachable, port taken); ``str()`` says why."""
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen_http(host: str, port: int) -> socket.socket:
+    """The web page's listening socket on ``host:port``; :class:`StartupError` saying
+    why when it cannot be had (the port taken, not an address of this machine).
+
+    The socket is named TCP, not the protocol 0 ``socket.create_server`` leaves: asyncio
+    turns Nagle off only on connections of a socket named TCP, and with Nagle on, a
+    response's body waits for the client's delayed ACK of its headers — 40 ms on Linux,
+    on every request.
+    """
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family = infos[0][0]
-        sock = socket.create_server((host, port), family=family)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(socket.SOMAXCONN)
+        except BaseException:
+            sock.close()
+            raise
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise StartupError(f"cannot listen on http://{host}:{port}: {reason}") from None
@@ -144,7 +159,7 @@ def serve_central(settings: CentralSettings, *, version: str, clock: Clock | Non
         sock: socket.socket | None = None
         try:
             if settings.web:
-                sock = _listen(settings.http_host, settings.http_port)
+                sock = listen_http(settings.http_host, settings.http_port)
             leadership.start()
             service.say_states = False  # until the start-up line below has been said
             service.start()

@@ -61,16 +61,16 @@ def api_headers(admin_token: str) -> dict[str, str]:
 @pytest.fixture
 def live_url(engine: Engine, settings: CentralSettings) -> Iterator[str]:
     """The web app served by a real uvicorn on a free port, in a thread of this process."""
-    import socket
     import threading
     import time
 
     import uvicorn
 
+    from packline.serve import listen_http
     from web.app import create_app
 
     app = create_app(engine=engine, settings=settings, version="9.9.9", poll_interval=0.25)
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = listen_http("127.0.0.1", 0)
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
     )
