@@ -2,8 +2,8 @@
 central's CPU share and the lag from publish to the ``stations`` row, same run.
 
 A private Mosquitto on a free port, a real ``packline central serve`` process on a
-SQLite file (or ``--db-url``), and the stations simulated by this process: each
-station's retained QoS 1 status on its own topic, as the uplink sends it (a
+SQLite file (its rows are watched by reading that file), and the stations simulated
+by this process: each station's retained QoS 1 status on its own topic, as the uplink sends it (a
 healthy bench: printer ready, labels counting down, a small backlog now and then),
 spread evenly over the period, through ``--connections`` MQTT connections. Two
 phases: the real period (10 s), and time compressed ``--compress`` times (the same

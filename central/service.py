@@ -440,15 +440,21 @@ class CentralService:
                 skew_tolerance=self.skew_tolerance,
                 backlog_alert_after=self.backlog_alert_after,
             )
-        except sa.exc.SQLAlchemyError:
-            if len(burst) == 1:
-                updates = []
-                log.error("could not record the status of %s", burst[0][0].station, exc_info=True)
-            else:
+        except sa.exc.OperationalError as exc:
+            # The database is away: one line for the burst (the stations report again).
+            what = f"the status of {burst[0][0].station}" if len(burst) == 1 else "statuses"
+            log.error("could not record %s: %s", what, _first_line(exc))
+            return
+        except sa.exc.SQLAlchemyError as exc:
+            if len(burst) > 1:  # one station's status is refused: find it, keep the rest
                 for one in burst:
                     self._record_statuses([one])
                 return
-        for (status, _at), update in zip(burst, updates, strict=False):  # [] when refused
+            log.error(
+                "could not record the status of %s: %s", burst[0][0].station, _first_line(exc)
+            )
+            return
+        for (status, _at), update in zip(burst, updates, strict=True):
             self._after_status(status, update)
 
     def _after_status(self, status: StationStatus, update: StatusUpdate) -> None:
@@ -645,3 +651,9 @@ def _decode_for(
             station=station,
         )
     return message
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's first line (a database error goes on with its SQL and parameters)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

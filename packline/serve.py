@@ -34,6 +34,7 @@ from central.settings import CentralSettings, shown_db_url
 from central.watch.loop import WatchLoop
 from sync import sdnotify
 from sync.errors import UserError
+from sync.listen import tcp_listener
 from sync.mqtt import BrokerURL, parse_mqtt_url
 
 __all__ = ["StartupError", "listen_http", "serve_central"]
@@ -46,29 +47,14 @@ class StartupError(UserError):
 
 
 def listen_http(host: str, port: int) -> socket.socket:
-    """The web page's listening socket on ``host:port``; :class:`StartupError` saying
-    why when it cannot be had (the port taken, not an address of this machine).
-
-    The socket is named TCP, not the protocol 0 ``socket.create_server`` leaves: asyncio
-    turns Nagle off only on connections of a socket named TCP, and with Nagle on, a
-    response's body waits for the client's delayed ACK of its headers — 40 ms on Linux,
-    on every request.
-    """
+    """The web page's listening socket on ``host:port`` (:func:`sync.listen.tcp_listener`);
+    :class:`StartupError` saying why when it cannot be had (the port taken, not an
+    address of this machine)."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(socket.SOMAXCONN)
-        except BaseException:
-            sock.close()
-            raise
+        return tcp_listener(host, port)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise StartupError(f"cannot listen on http://{host}:{port}: {reason}") from None
-    return sock
 
 
 def _broker(url: str) -> BrokerURL:

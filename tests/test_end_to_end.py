@@ -38,10 +38,7 @@ def central(
     tmp_path: Path, broker: MosquittoBroker, orders: list[dict[str, Any]]
 ) -> Iterator[Central]:
     c = Central(workdir=tmp_path, mqtt_url=broker.url, site=SITE)
-    order_file = tmp_path / "orders.json"
-    order_file.write_text(json.dumps(orders, ensure_ascii=False))
-    done = c.import_orders(order_file)
-    assert done.returncode == 0, done.stderr
+    c.load_orders(orders)
     c.start()
     yield c
     c.stop()

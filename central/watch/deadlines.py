@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from central import timefix
-from central.db import READ_ONLY, events, orders, shipments, stations
+from central.db import READ_ONLY, events, orders, shipments, station_boots, stations
 from central.watch import escalation
 from central.watch.alerts import queue_alert
 from central.watch.context import Watch, when
@@ -48,7 +48,7 @@ from central.watch.exceptions import (
 from central.watch.rules import DeadlineRules, WatchRules
 from central.watch.tables import deadlines, exceptions, timers
 from central.watch.timers import Timer, arm, disarm, timer_kind
-from sync.order import InvalidOrder, Order, OrderStatus, validate_order
+from sync.order import Order, OrderStatus, parcel_count_of
 
 __all__ = [
     "STATES",
@@ -505,60 +505,58 @@ class Met:
     event_id: str
 
 
+# Built once (they run for every order packed and shipped): an event's envelope with
+# the clock offset of its boot, when central knows it (timefix.event_time in the query).
+_WITH_OFFSET = events.outerjoin(
+    station_boots,
+    sa.and_(
+        station_boots.c.station == events.c.station, station_boots.c.boot_id == events.c.boot_id
+    ),
+)
+_EVENT_MET = (
+    sa.select(events.c.station, events.c.at_wall, events.c.at_mono, station_boots.c.mono_offset)
+    .select_from(_WITH_OFFSET)
+    .where(events.c.event_id == sa.bindparam("met_event"))
+)
+_PARCELS = (
+    sa.select(
+        shipments.c.parcel_no,
+        shipments.c.event_id,
+        events.c.station,
+        events.c.at_wall,
+        events.c.at_mono,
+        station_boots.c.mono_offset,
+    )
+    .select_from(shipments.join(_WITH_OFFSET, events.c.event_id == shipments.c.event_id))
+    .where(shipments.c.order_no == sa.bindparam("parcels_order"))
+)
+_ORDER_BODY = sa.select(orders.c.body).where(orders.c.order_no == sa.bindparam("body_order"))
+
+
+def _true_time(row: Any) -> dt.datetime:
+    """:func:`central.timefix.event_time` of a row that carries its boot's offset."""
+    if row.mono_offset is None:
+        return timefix.from_epoch(row.at_wall)
+    return timefix.from_epoch(row.at_mono + row.mono_offset)
+
+
 def _event_met(conn: Connection, event_id: str) -> Met | None:
-    row = conn.execute(
-        sa.select(events.c.station, events.c.boot_id, events.c.at_wall, events.c.at_mono).where(
-            events.c.event_id == event_id
-        )
-    ).first()
+    row = conn.execute(_EVENT_MET, {"met_event": event_id}).first()
     if row is None:
         return None
-    at = timefix.event_time(
-        conn, station=row.station, boot_id=row.boot_id, at_wall=row.at_wall, at_mono=row.at_mono
-    )
-    return Met(at=at, station=row.station, event_id=event_id)
+    return Met(at=_true_time(row), station=row.station, event_id=event_id)
 
 
 def _parcels(conn: Connection, order_no: str) -> list[tuple[int, Met]]:
-    rows = conn.execute(
-        sa.select(
-            shipments.c.parcel_no,
-            shipments.c.event_id,
-            events.c.station,
-            events.c.boot_id,
-            events.c.at_wall,
-            events.c.at_mono,
-        )
-        .join(events, events.c.event_id == shipments.c.event_id)
-        .where(shipments.c.order_no == order_no)
-    ).all()
     return [
-        (
-            int(r.parcel_no),
-            Met(
-                at=timefix.event_time(
-                    conn,
-                    station=r.station,
-                    boot_id=r.boot_id,
-                    at_wall=r.at_wall,
-                    at_mono=r.at_mono,
-                ),
-                station=r.station,
-                event_id=r.event_id,
-            ),
-        )
-        for r in rows
+        (int(r.parcel_no), Met(at=_true_time(r), station=r.station, event_id=r.event_id))
+        for r in conn.execute(_PARCELS, {"parcels_order": order_no})
     ]
 
 
 def _parcel_count(conn: Connection, order_no: str) -> int:
-    body = conn.execute(sa.select(orders.c.body).where(orders.c.order_no == order_no)).scalar()
-    if not isinstance(body, dict):
-        return 1
-    try:
-        return validate_order(body).parcel_count
-    except InvalidOrder:
-        return 1
+    body = conn.execute(_ORDER_BODY, {"body_order": order_no}).scalar()
+    return parcel_count_of(body)
 
 
 def _ship_met(conn: Connection, order_no: str) -> Met | None:
@@ -625,11 +623,14 @@ def _apply(conn: Connection, d: sa.RowMapping, met: Met, now: dt.datetime) -> No
                 f"{_span(met.at - due)} after its deadline",
             )
     _forget(order_no)
-    conn.execute(
-        deadlines.update()
-        .where(deadlines.c.order_no == order_no, deadlines.c.which == which)
-        .values(values)
-    )
+    conn.execute(_MET, {"met_order": order_no, "met_which": which, **values})
+
+
+#: The SET clause comes from the parameters' keys.
+_MET = deadlines.update().where(
+    deadlines.c.order_no == sa.bindparam("met_order"),
+    deadlines.c.which == sa.bindparam("met_which"),
+)
 
 
 def note_packed(

@@ -38,7 +38,7 @@ from sync.events import (
     ProblemReported,
     ShipmentShipped,
 )
-from sync.order import InvalidOrder, validate_order
+from sync.order import parcel_count_of
 
 __all__ = [
     "BATCH_SCOPES",
@@ -303,12 +303,7 @@ def _parcel_count(conn: Connection, order_no: str, *, default: int) -> int:
 
 def _parcels_of(body: Any, *, default: int) -> int:
     """How many parcels an order's body says it ships in; ``default`` when it cannot."""
-    if not isinstance(body, dict):
-        return default
-    try:
-        return validate_order(body).parcel_count
-    except InvalidOrder:
-        return default
+    return parcel_count_of(body, default=default)
 
 
 def _open_fault(conn: Connection, station: str) -> RowMapping | None:

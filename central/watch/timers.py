@@ -204,14 +204,30 @@ def disarm(conn: Connection, *, kind: str, subject: str, skip_locked: bool = Fal
     ``skip_locked`` (PostgreSQL): leave it alone when a tick holds it right now rather
     than wait; that tick's handler re-reads the state and finds nothing to do.
     """
-    where = sa.and_(timers.c.kind == kind, timers.c.subject == subject)
+    params = {"disarm_kind": kind, "disarm_subject": subject}
     if skip_locked and conn.dialect.name == "postgresql":
-        locked = (
-            sa.select(timers.c.id).where(where).with_for_update(skip_locked=True).scalar_subquery()
-        )
-        conn.execute(timers.update().where(timers.c.id == locked).values(next_fire_at=None))
+        conn.execute(_DISARM_UNLOCKED, params)
         return
-    conn.execute(timers.update().where(where).values(next_fire_at=None))
+    conn.execute(_DISARM, params)
+
+
+# Built once: deadlines met disarm a timer for every order packed and shipped.
+_DISARM_WHERE = sa.and_(
+    timers.c.kind == sa.bindparam("disarm_kind"),
+    timers.c.subject == sa.bindparam("disarm_subject"),
+)
+_DISARM = timers.update().where(_DISARM_WHERE).values(next_fire_at=None)
+_DISARM_UNLOCKED = (
+    timers.update()
+    .where(
+        timers.c.id
+        == sa.select(timers.c.id)
+        .where(_DISARM_WHERE)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    .values(next_fire_at=None)
+)
 
 
 def due_query(now: dt.datetime, *, limit: int) -> sa.Select[Any]:

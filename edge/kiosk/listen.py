@@ -10,6 +10,7 @@ import errno
 import socket
 
 from sync.errors import UserError
+from sync.listen import tcp_listener
 
 __all__ = ["KioskUnavailable", "bind_kiosk", "split_listen"]
 
@@ -50,20 +51,7 @@ def bind_kiosk(listen: str) -> socket.socket:
     host, port = split_listen(listen)
     where = f"http://{listen}/"
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-        family, kind, proto, _, address = infos[0]
-        # Named TCP (not the 0 socket.create_server leaves), so that asyncio turns Nagle
-        # off on every accepted connection: a view sent right after another must not
-        # wait for the browser's delayed ACK (40 ms on Linux).
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(64)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        return tcp_listener(host, port, backlog=64)
     except socket.gaierror as exc:
         raise KioskUnavailable(
             where=where,

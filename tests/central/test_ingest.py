@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from central.db import events, shipments, stations
-from central.ingest import BatchRejected, record_status, store_batch
+from central.db import events, shipments, station_history, stations
+from central.ingest import BatchRejected, record_status, record_statuses, store_batch
 from sync.messages import StationStatus
 from tests.support.central import batch, event
 
@@ -150,6 +151,33 @@ def test_status_upsert_and_offline_keeps_last_health(engine: Engine) -> None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(stations).where(stations.c.station == "b1")).one()
     assert (row.online, row.printer, row.site) == (False, "ready", "s")
+
+
+def test_a_burst_of_statuses_is_recorded_in_order_in_one_go(engine: Engine) -> None:
+    t0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
+    updates = record_statuses(
+        engine,
+        [
+            (StationStatus(station="b1", online=True, printer="ready", labels_left=9), t0),
+            (StationStatus(station="b2", online=True, printer="ready"), t0),
+            (StationStatus(station="b1", online=True, printer="no_media", labels_left=0), t0),
+            (StationStatus(station="b2", online=False), t0 + dt.timedelta(seconds=1)),
+        ],
+        site="s",
+    )
+    assert [(u.station, u.came_online) for u in updates] == [
+        ("b1", True), ("b2", True), ("b1", False), ("b2", False),
+    ]  # fmt: skip
+    with engine.connect() as conn:
+        rows = {r.station: r for r in conn.execute(sa.select(stations))}
+        printer_changes = conn.execute(
+            sa.select(station_history.c.new_value)
+            .where(station_history.c.station == "b1", station_history.c.field == "printer")
+            .order_by(station_history.c.id)
+        ).scalars().all()  # fmt: skip
+    assert (rows["b1"].online, rows["b1"].printer, rows["b1"].labels_left) == (True, "no_media", 0)
+    assert (rows["b2"].online, rows["b2"].printer) == (False, "ready")  # the will keeps health
+    assert printer_changes == ["ready", "no_media"]  # each status in its turn
 
 
 def test_a_payload_that_does_not_fit_its_model_is_stored_not_projected_and_logged_once(

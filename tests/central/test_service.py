@@ -117,6 +117,40 @@ def test_status_updates_the_station_row(service: CentralService, station: FakeSt
     assert row() == (False, "no_media", 5)
 
 
+def test_a_status_the_database_refuses_keeps_no_other_station_out(
+    service: CentralService, broker: MosquittoBroker, site: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Statuses are recorded a burst at a time; one the database refuses (here by a
+    trigger) is found and named, and the rest of its burst is kept."""
+    with service.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_bench_bad BEFORE INSERT ON stations "
+            "WHEN NEW.station = 'bench-bad' BEGIN SELECT RAISE(ABORT, 'refused here'); END"
+        )
+    names = [f"bench-{n:02d}" for n in range(10)]
+    benches = [FakeStation(url=broker.url, site=site, name=n) for n in [*names, "bench-bad"]]
+    try:
+        with caplog.at_level(logging.ERROR, logger="central.service"):
+            for st in benches:
+                st.status(labels_left=42)
+
+            def stored() -> set[str]:
+                with service.engine.connect() as conn:
+                    return set(conn.execute(sa.select(stations.c.station)).scalars())
+
+            wait_for(lambda: stored() == set(names), what="every good station's row")
+            wait_for(
+                lambda: any("bench-bad" in r.getMessage() for r in caplog.records),
+                what="the refused status in the log",
+            )
+    finally:
+        for st in benches:
+            st.close()
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert line == "could not record the status of bench-bad: (sqlite3.IntegrityError) refused here"
+    assert service.health_probes()["status"]() is None  # the status thread goes on
+
+
 def orders(*numbers: str) -> list[Order]:
     return [Order(order_no=no, tracking_no=f"T-{no}", carrier="SF Express") for no in numbers]
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from central import timefix
-from central.db import stations
+from central.db import station_boots, stations
 from central.ingest import record_status
 from central.orders import get_order, orders_after
 from central.watch import reevaluate_order
@@ -210,24 +210,28 @@ def test_an_order_without_paid_at_counts_from_its_import(engine: Engine) -> None
 
 
 @pytest.mark.parametrize("later", [True, False])
-def test_a_clock_correction_that_changes_the_verdict_acts(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, later: bool
-) -> None:
+def test_a_clock_correction_that_changes_the_verdict_acts(engine: Engine, later: bool) -> None:
     put_orders(engine, make_order("A"))
     # bench-03's clock said 23:30 (in time) or 00:30 (late); the truth is the other.
     claimed = PACK_BY - 30 * M if later else PACK_BY + 30 * M
-    bench_event(engine, "bench-03", "shipment.shipped", at=claimed, order_no="A")
+    shipped = bench_event(engine, "bench-03", "shipment.shipped", at=claimed, order_no="A")
     first = ticks(engine, PACK_BY + H)
     assert kinds(first) == ([] if later else [("opened", "A")])
+    # Central learns the boot's clock: its monotonic time maps an hour off the claim.
     shift = dt.timedelta(hours=1) if later else -dt.timedelta(hours=1)
-    real = timefix.event_time
-
-    def corrected(conn: sa.Connection, **kw: object) -> dt.datetime:
-        moment = real(conn, **kw)  # type: ignore[arg-type]
-        return moment + shift if kw["station"] == "bench-03" else moment
-
-    monkeypatch.setattr(timefix, "event_time", corrected)
+    truth = claimed + shift
     with engine.begin() as conn:
+        conn.execute(
+            station_boots.insert().values(
+                station="bench-03", boot_id=shipped.boot_id,
+                mono_offset=truth.timestamp() - shipped.at_mono, wall_skew_s=-shift.total_seconds(),
+                samples=1, first_seen=PACK_BY + H, updated_at=PACK_BY + H,
+            )
+        )  # fmt: skip
+        assert timefix.event_time(
+            conn, station="bench-03", boot_id=shipped.boot_id, at_wall=shipped.at_wall,
+            at_mono=shipped.at_mono,
+        ) == truth  # fmt: skip
         reevaluate_order(conn, "A", PACK_BY + 2 * H)
     fired = ticks(engine, PACK_BY + 2 * H)
     if later:  # it was late after all: the breach opens now

@@ -116,6 +116,13 @@ class Central:
         with urllib.request.urlopen(self._request(path), timeout=10) as resp:
             return str(resp.read().decode("utf-8"))
 
+    def load_orders(self, orders: list[dict[str, Any]]) -> None:
+        """Import ``orders`` with the real ``central import-orders``, as an order file."""
+        order_file = self.workdir / "orders.json"
+        order_file.write_text(json.dumps(orders, ensure_ascii=False))
+        done = self.import_orders(order_file)
+        assert done.returncode == 0, done.stderr
+
     def import_orders(self, path: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*PACKLINE, "central", "import-orders", str(path), "--db-url", self.db_url],

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 from sqlalchemy.engine import Engine
 
 from central.db import open_db
@@ -14,6 +14,7 @@ from central.ingest import record_status, store_batch
 from central.settings import CentralSettings
 from central.users import add_user, issue_token
 from sync.messages import StationStatus
+from tests.support.browser import OUTPUT, chromium
 from tests.support.central import batch, event
 
 #: The password of every user the web tests add.
@@ -95,3 +96,16 @@ def log_in(page: Page, base: str, name: str, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(base + "/")
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, as a supervisor's browser (no autoplay flag)."""
+    with chromium(autoplay=False) as b:
+        yield b
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Path:
+    """The test's folder for screenshots (tests/_output/TEST)."""
+    return OUTPUT / str(request.node.name)

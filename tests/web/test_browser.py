@@ -3,11 +3,10 @@ role checks; a screenshot of each page goes to the test's folder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.engine import Engine
 
 from central.ingest import record_status, store_batch
@@ -17,28 +16,9 @@ from tests.support.central import batch, event
 from tests.support.watch import make_order, put_orders
 from tests.web.conftest import PASSWORD, log_in
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 XSS = "<script>alert(1)</script>"
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _page(browser: Browser, *, width: int = 1920, height: int = 1080) -> tuple[Page, list[str]]:

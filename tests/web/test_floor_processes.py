@@ -8,7 +8,6 @@ reload. Screenshots of each state go to tests/_output/<test>/.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from central.db import open_db
 from central.users import add_user
 from packline.devbroker import MosquittoBroker
 from packline.samples import packing_scans, sample_orders
-from tests.support.browser import OUTPUT, chromium, screenshot
+from tests.support.browser import screenshot
 from tests.support.processes import Central, Station
 from tests.support.waiting import wait_for
 from tests.web.conftest import PASSWORD, log_in
@@ -47,10 +46,7 @@ def central(
     tmp_path: Path, own_broker: MosquittoBroker, orders: list[dict[str, Any]]
 ) -> Iterator[Central]:
     c = Central(workdir=tmp_path, mqtt_url=own_broker.url, site=SITE)
-    order_file = tmp_path / "orders.json"
-    order_file.write_text(json.dumps(orders, ensure_ascii=False))
-    done = c.import_orders(order_file)
-    assert done.returncode == 0, done.stderr
+    c.load_orders(orders)
     try:  # a start that never got healthy still has a process to end
         c.start()
         engine = open_db(c.db_url)
@@ -76,17 +72,6 @@ def station(
         yield s
     finally:
         s.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with chromium(autoplay=False) as b:
-        yield b
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Path:
-    return OUTPUT / request.node.name
 
 
 def _floor(browser: Browser, central: Central) -> tuple[Page, list[str]]:

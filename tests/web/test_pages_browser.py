@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,24 +19,13 @@ from central.watch import WatchRules
 from central.watch.context import Watch
 from central.watch.exceptions import open_exception
 from sync.messages import StationStatus
-from tests.support.browser import OUTPUT, chromium, screenshot
+from tests.support.browser import screenshot
 from tests.support.reports import week_of_packing
 from tests.support.watch import bench_event
 from tests.web.conftest import PASSWORD, log_in
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1920, "height": 1080}
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with chromium(autoplay=False) as b:
-        yield b
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Path:
-    return OUTPUT / request.node.name
 
 
 def _exception(engine: Engine, description: str, *, dept: str = "warehouse") -> int:
