@@ -311,7 +311,8 @@ class FloorState:
     def station_list_json(self, now: dt.datetime) -> str:
         """:meth:`station_list` as compact JSON text (``json.dumps(...,
         ensure_ascii=False, separators=(",", ":"))``), mostly encoded once per change."""
-        return "[" + ",".join(s.reading.json_at(now) for s in self.stations) + "]"
+        moment = now.timestamp()
+        return "[" + ",".join([s.reading.json_at(moment) for s in self.stations]) + "]"
 
     def tiles(self, now: dt.datetime) -> list[dict[str, Any]]:
         """:func:`station_tiles` at ``now``."""

@@ -140,13 +140,16 @@ class StationReading:
             item["uptime_s"] = self.uptime + since
         return item
 
-    def json_at(self, now: dt.datetime) -> str:
-        """:meth:`at` as compact JSON text (as ``json.dumps(..., ensure_ascii=False,
-        separators=(",", ":"))`` writes it), from text encoded once per revision: 500
-        stations encoded afresh cost more than the rest of a request."""
-        if not self.json_keys:
+    def json_at(self, now: float) -> str:
+        """:meth:`at` (``now`` in epoch seconds) as compact JSON text, as
+        ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` writes it, from
+        text encoded once per revision: 500 stations encoded afresh cost more than the
+        rest of a request."""
+        if self.moves_from is None:
             return self.json_text
-        since = self.since(now)
+        since = now - self.moves_from
+        if since < 0.0:
+            since = 0.0
         age = (self.age or 0.0) + since
         values = []
         for key in self.json_keys:
