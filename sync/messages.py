@@ -228,11 +228,26 @@ def _load(data: bytes | bytearray | str) -> Any:
             bad = raw[exc.start : exc.start + 1].hex()
             raise WireError(f"not JSON: not UTF-8 text (byte 0x{bad} at {exc.start})") from None
     try:
-        return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+        parsed = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise WireError(f"not JSON: {exc}") from None
     except RecursionError:
         raise WireError("not JSON: nested too deeply") from None
+    # A NUL character (JSON writes it \u0000) means nothing in a text a bench reports (a
+    # device string padded with them, a scanner's control code), and PostgreSQL cannot
+    # store one: a batch holding one was refused again each time it was sent, and held
+    # up its station's stream. It is dropped from every string.
+    return _without_nul(parsed) if "\\u0000" in data else parsed
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 # Pydantic error types that mean "a value of the right kind, but not an allowed one".

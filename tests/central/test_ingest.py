@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from central.db import events, shipments, station_history, stations
 from central.ingest import BatchRejected, record_status, record_statuses, store_batch
-from sync.messages import StationStatus
+from sync.messages import EventBatch, StationStatus, decode, encode
 from tests.support.central import batch, event
 
 
@@ -151,6 +151,24 @@ def test_status_upsert_and_offline_keeps_last_health(engine: Engine) -> None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(stations).where(stations.c.station == "b1")).one()
     assert (row.online, row.printer, row.site) == (False, "ready", "s")
+
+
+def test_a_nul_character_on_the_wire_is_dropped_and_the_batch_stored(engine: Engine) -> None:
+    """PostgreSQL cannot store a NUL in text: the batch holding one was refused at every
+    resend and held up its station's stream. The wire drops it (both databases)."""
+    sent = batch("b1", event("b1", 1, order_no="A\x00B", tracking_no="SF\x001"), event("b1", 2))
+    got = decode(EventBatch, encode(sent))
+    assert store_batch(engine, got) == 2
+    assert got.events[0].payload["order_no"] == "AB"
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(shipments.c.order_no, shipments.c.tracking_no)).first()
+    assert row is not None and (row.order_no, row.tracking_no) == ("AB", "SF1")
+    status = StationStatus(station="b1", online=True, printer_detail="QL-820NWB\x00\x00")
+    update = record_status(engine, decode(StationStatus, encode(status)), site="s")
+    assert update.accepted
+    with engine.connect() as conn:
+        detail = conn.execute(sa.select(stations.c.printer_detail)).scalar_one()
+    assert detail == "QL-820NWB"
 
 
 def test_a_burst_of_statuses_is_recorded_in_order_in_one_go(engine: Engine) -> None:
