@@ -219,7 +219,7 @@ def _finite(text: str) -> float:
     return value
 
 
-def _load(data: bytes | bytearray | str) -> Any:
+def _load(data: bytes | bytearray | str, *, drop_nul: bool = False) -> Any:
     if isinstance(data, bytes | bytearray):
         raw = bytes(data)
         try:
@@ -236,8 +236,13 @@ def _load(data: bytes | bytearray | str) -> Any:
     # A NUL character (JSON writes it \u0000) means nothing in a text a bench reports (a
     # device string padded with them, a scanner's control code), and PostgreSQL cannot
     # store one: a batch holding one was refused again each time it was sent, and held
-    # up its station's stream. It is dropped from every string.
-    return _without_nul(parsed) if "\\u0000" in data else parsed
+    # up its station's stream. In what stations send it is dropped from every string
+    # (an order refuses every control character, at import and on the wire alike).
+    return _without_nul(parsed) if drop_nul and "\\u0000" in data else parsed
+
+
+#: What the stations send: texts from scanners and devices, NUL characters dropped.
+_FROM_STATIONS: tuple[type[BaseModel], ...] = (EventBatch, StationStatus)
 
 
 def _without_nul(value: Any) -> Any:
@@ -283,7 +288,7 @@ def _validate(cls: type[M], raw: Any) -> M:
 
 def decode(cls: type[M], data: bytes | bytearray | str) -> M:
     """Parse ``data`` as ``cls``; any problem becomes :class:`WireError`."""
-    return _validate(cls, _load(data))
+    return _validate(cls, _load(data, drop_nul=cls in _FROM_STATIONS))
 
 
 def decode_orders(
