@@ -31,6 +31,7 @@ from pathlib import Path
 # Run as a script, this file's folder comes first on sys.path and its name would hide
 # the ``web`` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
 import argparse
 import asyncio
@@ -38,11 +39,9 @@ import contextlib
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import uvicorn
 from sqlalchemy.engine import Engine
 
@@ -55,6 +54,7 @@ from packline.samples import sample_orders
 from packline.serve import listen_http
 from sync.messages import Event, EventBatch, StationStatus, new_event_id
 from sync.order import Order
+from tests.support.central import postgres_schema
 from web.app import create_app
 
 
@@ -77,25 +77,15 @@ def _shipment(station: str, seq: int) -> EventBatch:
     return EventBatch(station=station, events=[event])
 
 
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
 @contextlib.contextmanager
 def database(backend: str) -> Iterator[str]:
     """The URL of a fresh database: a SQLite file, or a PostgreSQL schema of its own."""
-    if backend == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="packline-bench-web-"))
-        yield f"sqlite:///{folder / 'central.db'}"
+    if backend == "postgres":
+        with postgres_schema() as url:
+            yield url
         return
-    schema = f"bench_web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with tempfile.TemporaryDirectory(prefix="packline-bench-web-") as folder:
+        yield f"sqlite:///{Path(folder) / 'central.db'}"
 
 
 def _status(i: int, now: float) -> StationStatus:
