@@ -226,7 +226,7 @@ def _shipped(
         confirmed, body = known[order_no]
     else:
         confirmed, body = conn.execute(_SHIPPED_AND_ORDER, {"order_no": order_no}).one()
-    if confirmed > _parcels_of(body, default=shipped.parcel_count):
+    if confirmed > parcel_count_of(body, default=shipped.parcel_count):
         arm(conn, kind=DOUBLE, subject=order_no, due_at=min(at, now), keep_earlier=True)
 
 
@@ -298,11 +298,7 @@ def _device(
 
 
 def _parcel_count(conn: Connection, order_no: str, *, default: int) -> int:
-    return _parcels_of(conn.execute(_ORDER_BODY, {"order_no": order_no}).scalar(), default=default)
-
-
-def _parcels_of(body: Any, *, default: int) -> int:
-    """How many parcels an order's body says it ships in; ``default`` when it cannot."""
+    body = conn.execute(_ORDER_BODY, {"order_no": order_no}).scalar()
     return parcel_count_of(body, default=default)
 
 
