@@ -237,8 +237,11 @@ def test_broker_killed_mid_stream_restarts_with_or_without_its_saved_state(
             seed(s.db, station=s.name, count=500)
             s.start()
         wait_for(lambda: _mark(central, "b1") > 0, what="the first batch stored")
+        # It saves its sessions each second: the first batch can be stored before the
+        # first save, so wait for a save rather than assume one.
+        wait_for(broker.state_file.exists, what="the broker to save its state", timeout=30)
         broker.kill()
-        assert broker.state_file.exists()  # it saved its sessions (autosave 1 s)
+        assert broker.state_file.exists()
         if state == "lost":
             broker.forget()
         for s in stations:
