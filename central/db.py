@@ -25,6 +25,7 @@ __all__ = [
     "READ_ONLY",
     "DatabaseUnavailable",
     "UTCDateTime",
+    "by_keys",
     "dead_letters",
     "events",
     "metadata",
@@ -53,6 +54,31 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 class DatabaseUnavailable(UserError, RuntimeError):
     """The database cannot be opened or migrated; ``str()`` says why, on one line."""
+
+
+def by_keys(
+    dialect: str, select: sa.Select[Any], column: sa.ColumnElement[Any], name: str
+) -> sa.Select[Any]:
+    """``select`` narrowed to the rows whose ``column`` is one of the values of the list
+    parameter ``name``: one index lookup per value, whatever the planner knows.
+
+    PostgreSQL: ``unnest(:name)`` joined to ``LATERAL (select WHERE column = value
+    OFFSET 0)``, one SQL text for any number of values. The ``OFFSET 0`` keeps the
+    subquery from being flattened into a join; as a join, or as ``column IN (…)``, the
+    plan depended on statistics — with none (a generic plan before the first ANALYZE)
+    or with fresh ones on a table of some ten thousand rows, PostgreSQL hashed or
+    scanned the whole table for a batch of 200 values, and ingest slowed as the tables
+    grew (bench/ingest.py). A ``FOR UPDATE`` of ``select`` locks the rows of each value
+    in the order of the list. SQLite: ``column IN (…)``, which it looks up by index.
+    """
+    if dialect != "postgresql":
+        return select.where(column.in_(sa.bindparam(name, expanding=True)))
+    from sqlalchemy.dialects import postgresql
+
+    values = sa.func.unnest(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    keys = values.table_valued("value").render_derived()
+    each = select.where(column == keys.c.value).offset(sa.literal_column("0")).lateral()
+    return sa.select(*each.c).select_from(keys).join(each, sa.true())
 
 
 def utcnow() -> dt.datetime:

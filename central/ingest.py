@@ -8,6 +8,7 @@ and only after the commit may the caller acknowledge that mark to the station.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
@@ -16,14 +17,13 @@ import itertools
 import json
 import logging
 import operator
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, Engine, RowMapping
 
-from central.db import events, shipments, stations, utcnow
+from central.db import by_keys, events, shipments, stations, utcnow
 from central.deadletters import record_dead_letter
 from central.health import (
     DEFAULT_BACKLOG_ALERT_AFTER,
@@ -142,39 +142,65 @@ def _shipment_insert(dialect_name: str) -> Any:
     return sqlite_insert(shipments).on_conflict_do_nothing(index_elements=["event_id"])
 
 
+#: Within :func:`_shipments_written`: the shipment rows of the batch, written when it
+#: ends; None outside.
+_shipment_rows: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "shipment_rows", default=None
+)
+
+
+@contextlib.contextmanager
+def _shipments_written(conn: Connection) -> Iterator[None]:
+    """The shipments projected inside this block are inserted in one executemany when
+    it ends without an error, rather than a statement each. Nothing inside reads the
+    shipments table: the reactions count a batch's shipments on from what they read
+    when it began, and judge deadlines when it ends (:mod:`central.watch.reactions`)."""
+    rows: list[dict[str, Any]] = []
+    token = _shipment_rows.set(rows)
+    try:
+        yield
+    finally:
+        _shipment_rows.reset(token)
+    _insert_shipments(conn, rows)
+
+
+def _insert_shipments(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``; a shipment whose event is already projected is left as it is:
+    exactly once per event_id."""
+    if rows:
+        stmt = _shipment_insert(conn.dialect.name)
+        _insert_on_driver(conn, stmt, shipments, _SHIPMENT_COLUMNS, rows)
+
+
 @projects(ShipmentShipped)
 def _project_shipment(
     conn: Connection, row: RowMapping, shipped: ShipmentShipped, now: dt.datetime
 ) -> None:
-    # Already projected (the event id is held): nothing. Exactly once per event_id.
-    _insert_on_driver(
-        conn,
-        _shipment_insert(conn.dialect.name),
-        shipments,
-        _SHIPMENT_COLUMNS,
-        [
-            {
-                "event_id": row["event_id"],
-                "station": row["station"],
-                # The columns are 64 characters wide; the station's values are not bounded.
-                "order_no": shipped.order_no[:64],
-                "tracking_no": shipped.tracking_no[:64],
-                "carrier": shipped.carrier[:64],
-                "service": shipped.service[:64],
-                "parcel_no": shipped.parcel_no,
-                "parcel_count": shipped.parcel_count,
-                "operator": shipped.operator[:64],
-                "print_job_id": shipped.print_job_id[:64],
-                "print_verified": shipped.print_verified,
-                "recorded_at": now,
-                **shipment_times(
-                    at_wall=row["at_wall"],
-                    corrected=row["at_corrected"],
-                    tolerance=_skew_tolerance.get(),
-                ),
-            }
-        ],
-    )
+    shipment = {
+        "event_id": row["event_id"],
+        "station": row["station"],
+        # The columns are 64 characters wide; the station's values are not bounded.
+        "order_no": shipped.order_no[:64],
+        "tracking_no": shipped.tracking_no[:64],
+        "carrier": shipped.carrier[:64],
+        "service": shipped.service[:64],
+        "parcel_no": shipped.parcel_no,
+        "parcel_count": shipped.parcel_count,
+        "operator": shipped.operator[:64],
+        "print_job_id": shipped.print_job_id[:64],
+        "print_verified": shipped.print_verified,
+        "recorded_at": now,
+        **shipment_times(
+            at_wall=row["at_wall"],
+            corrected=row["at_corrected"],
+            tolerance=_skew_tolerance.get(),
+        ),
+    }
+    pending = _shipment_rows.get()
+    if pending is None:
+        _insert_shipments(conn, [shipment])
+    else:
+        pending.append(shipment)
 
 
 _SHIPMENT_COLUMNS = (
@@ -560,41 +586,36 @@ def _insert_rows(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime)
 _EVENTS_INSERT = events.insert()
 
 
-def _held_by_id_or_seq(*, array: bool) -> sa.CompoundSelect[Any]:
+def _held_by_id_or_seq(dialect: str) -> sa.CompoundSelect[Any]:
     """What is held by a batch's event ids or at its seqs (or waits above ``acked``):
     three index lookups in one statement (a row may come twice; callers key by it).
 
-    The ids and seqs go as one parameter each (PostgreSQL: arrays, unnested; SQLite:
-    JSON arrays), so every batch runs one SQL text, compiled and prepared once.
-    PostgreSQL's generic plan for ``= ANY($1)`` or for one ``OR`` of the three scanned
-    the whole table (5-10 ms a batch in bench/ingest.py); ``IN (SELECT unnest($1))`` is
-    planned as index lookups.
+    The ids and seqs go as one parameter each, so every batch runs one SQL text,
+    compiled and prepared once. PostgreSQL: one index lookup per value
+    (:func:`central.db.by_keys`): ``= ANY($1)`` or one ``OR`` of the three scanned the
+    whole table in a generic plan, and ``IN (SELECT unnest($1))`` hashed it once the
+    table had statistics (5-10 ms a batch in bench/ingest.py). SQLite: JSON arrays.
     """
-    if array:
-        ids = events.c.event_id.in_(
-            sa.select(sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text))))
-        )
-        seqs = events.c.seq.in_(
-            sa.select(sa.func.unnest(sa.bindparam("seqs", type_=postgresql.ARRAY(sa.Integer))))
-        )
-    else:
-        # SQLite: the same as JSON arrays, one SQL text for every batch size.
-        each_id = sa.func.json_each(sa.bindparam("ids", type_=sa.JSON)).table_valued("value")
-        each_seq = sa.func.json_each(sa.bindparam("seqs", type_=sa.JSON)).table_valued("value")
-        ids = events.c.event_id.in_(sa.select(each_id.c.value))
-        seqs = events.c.seq.in_(sa.select(each_seq.c.value))
     columns = events.c.event_id, events.c.station, events.c.seq
     station = events.c.station == sa.bindparam("station")
+    if dialect == "postgresql":
+        by_id = by_keys(dialect, sa.select(*columns), events.c.event_id, "ids")
+        by_seq = by_keys(dialect, sa.select(*columns).where(station), events.c.seq, "seqs")
+    else:
+        each_id = sa.func.json_each(sa.bindparam("ids", type_=sa.JSON)).table_valued("value")
+        each_seq = sa.func.json_each(sa.bindparam("seqs", type_=sa.JSON)).table_valued("value")
+        by_id = sa.select(*columns).where(events.c.event_id.in_(sa.select(each_id.c.value)))
+        by_seq = sa.select(*columns).where(station, events.c.seq.in_(sa.select(each_seq.c.value)))
     return sa.union_all(
-        sa.select(*columns).where(ids),
-        sa.select(*columns).where(station, seqs),
+        by_id,
+        by_seq,
         sa.select(*columns).where(station, events.c.seq > sa.bindparam("acked")),
     )
 
 
 _HELD_BY_ID_OR_SEQ = {
-    "postgresql": _held_by_id_or_seq(array=True),
-    "sqlite": _held_by_id_or_seq(array=False),
+    "postgresql": _held_by_id_or_seq("postgresql"),
+    "sqlite": _held_by_id_or_seq("sqlite"),
 }
 _HELD_SEQS = (
     sa.select(events.c.seq)
@@ -672,6 +693,8 @@ def _apply_contiguous(
     with (
         held_for(conn, {o[:64] for o in noted} if reacting else ()),
         reaction_batch(conn, applied),
+        # Inside the reactions' batch: its shipments are written before it ends.
+        _shipments_written(conn),
     ):
         for row, ok, payload in decoded:
             if ok:

@@ -24,6 +24,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Collection, Iterator
 from typing import Any, Literal
@@ -32,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from central import timefix
-from central.db import READ_ONLY, events, orders, shipments, station_boots, stations
+from central.db import READ_ONLY, by_keys, events, orders, shipments, station_boots, stations
 from central.watch import escalation
 from central.watch.alerts import queue_alert
 from central.watch.context import Watch, when
@@ -47,7 +48,7 @@ from central.watch.exceptions import (
 )
 from central.watch.rules import DeadlineRules, WatchRules
 from central.watch.tables import deadlines, exceptions, timers
-from central.watch.timers import Timer, arm, disarm, timer_kind
+from central.watch.timers import Timer, arm, arm_many, disarm, disarm_many, timer_kind
 from sync.order import Order, OrderStatus, parcel_count_of
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "Plan",
     "held_for",
     "list_deadlines",
+    "meeting",
     "note_packed",
     "note_shipped",
     "note_station",
@@ -248,12 +250,12 @@ _LOCK = (
 )
 
 
-_LOCK_MANY = (
-    sa.select(deadlines)
-    .where(deadlines.c.order_no.in_(sa.bindparam("order_nos", expanding=True)))
-    .order_by(deadlines.c.order_no, deadlines.c.which)
-    .with_for_update()
-)
+@functools.cache
+def _lock_many(dialect: str) -> sa.Select[Any]:
+    """The deadlines of a list of orders, locked in the list's order."""
+    query = sa.select(deadlines).order_by(deadlines.c.which).with_for_update()
+    return by_keys(dialect, query, deadlines.c.order_no, "order_nos")
+
 
 # The deadline rows of one ingest batch's orders, locked and read by one query
 # (:func:`held_for`): (order_no, which) → row, None for a deadline the order has not.
@@ -273,7 +275,8 @@ def held_for(conn: Connection, order_nos: Collection[str]) -> Iterator[None]:
         (o, which): None for o in wanted for which in ("pack", "ship")
     }
     if wanted:
-        for row in conn.execute(_LOCK_MANY, {"order_nos": wanted}).mappings():
+        lock = _lock_many(conn.dialect.name)
+        for row in conn.execute(lock, {"order_nos": wanted}).mappings():
             held[(row["order_no"], row["which"])] = row
     token = _held.set(held)
     try:
@@ -518,19 +521,30 @@ _EVENT_MET = (
     .select_from(_WITH_OFFSET)
     .where(events.c.event_id == sa.bindparam("met_event"))
 )
-_PARCELS = (
-    sa.select(
+
+
+@functools.cache
+def _parcels_query(dialect: str) -> sa.Select[Any]:
+    query = sa.select(
+        shipments.c.order_no,
         shipments.c.parcel_no,
         shipments.c.event_id,
         events.c.station,
         events.c.at_wall,
         events.c.at_mono,
         station_boots.c.mono_offset,
-    )
-    .select_from(shipments.join(_WITH_OFFSET, events.c.event_id == shipments.c.event_id))
-    .where(shipments.c.order_no == sa.bindparam("parcels_order"))
-)
-_ORDER_BODY = sa.select(orders.c.body).where(orders.c.order_no == sa.bindparam("body_order"))
+    ).select_from(shipments.join(_WITH_OFFSET, events.c.event_id == shipments.c.event_id))
+    return by_keys(dialect, query, shipments.c.order_no, "parcels_orders")
+
+
+@functools.cache
+def _bodies_query(dialect: str) -> sa.Select[Any]:
+    query = sa.select(orders.c.order_no, orders.c.body)
+    return by_keys(dialect, query, orders.c.order_no, "body_orders")
+
+
+#: Orders per query when a batch's parcels or parcel counts are read.
+_CHUNK = 500
 
 
 def _true_time(row: Any) -> dt.datetime:
@@ -547,33 +561,50 @@ def _event_met(conn: Connection, event_id: str) -> Met | None:
     return Met(at=_true_time(row), station=row.station, event_id=event_id)
 
 
-def _parcels(conn: Connection, order_no: str) -> list[tuple[int, Met]]:
-    return [
-        (int(r.parcel_no), Met(at=_true_time(r), station=r.station, event_id=r.event_id))
-        for r in conn.execute(_PARCELS, {"parcels_order": order_no})
-    ]
+def _parcels_of(conn: Connection, order_nos: Collection[str]) -> dict[str, list[tuple[int, Met]]]:
+    """Each order's shipments: (parcel no, when, where and by which event)."""
+    found: dict[str, list[tuple[int, Met]]] = {}
+    wanted = sorted(order_nos)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = {"parcels_orders": wanted[start : start + _CHUNK]}
+        for r in conn.execute(_parcels_query(conn.dialect.name), chunk):
+            met = Met(at=_true_time(r), station=r.station, event_id=r.event_id)
+            found.setdefault(r.order_no, []).append((int(r.parcel_no), met))
+    return found
 
 
-def _parcel_count(conn: Connection, order_no: str) -> int:
-    body = conn.execute(_ORDER_BODY, {"body_order": order_no}).scalar()
-    return parcel_count_of(body)
+def _parcel_counts(conn: Connection, order_nos: Collection[str]) -> dict[str, int]:
+    """How many parcels each order ships in (1 for an order central does not hold)."""
+    counts = dict.fromkeys(order_nos, 1)
+    wanted = sorted(order_nos)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = {"body_orders": wanted[start : start + _CHUNK]}
+        for order_no, body in conn.execute(_bodies_query(conn.dialect.name), chunk):
+            counts[order_no] = parcel_count_of(body)
+    return counts
 
 
-def _ship_met(conn: Connection, order_no: str) -> Met | None:
-    """When the order's last parcel shipped: each parcel counts at its first shipment."""
+def _last_parcel(parcels: list[tuple[int, Met]], count: int) -> Met | None:
+    """When the order's last parcel shipped (each parcel counts at its first
+    shipment), or None while one of its ``count`` parcels has not."""
     first: dict[int, Met] = {}
-    for parcel_no, met in _parcels(conn, order_no):
+    for parcel_no, met in parcels:
         if parcel_no not in first or met.at < first[parcel_no].at:
             first[parcel_no] = met
-    count = _parcel_count(conn, order_no)
     if any(n not in first for n in range(1, count + 1)):
         return None
     return max((first[n] for n in range(1, count + 1)), key=lambda m: m.at)
 
 
+def _ship_met(conn: Connection, order_no: str) -> Met | None:
+    """When the order's last parcel shipped: each parcel counts at its first shipment."""
+    parcels = _parcels_of(conn, [order_no]).get(order_no, [])
+    return _last_parcel(parcels, _parcel_counts(conn, [order_no])[order_no])
+
+
 def _pack_met(conn: Connection, order_no: str, packed_event: str | None) -> Met | None:
     """The first of the order's ``order.packed`` (``packed_event``) and its shipments."""
-    found = [m for _, m in _parcels(conn, order_no)]
+    found = [m for _, m in _parcels_of(conn, [order_no]).get(order_no, [])]
     if packed_event:
         met = _event_met(conn, packed_event)
         if met is not None:
@@ -581,49 +612,81 @@ def _pack_met(conn: Connection, order_no: str, packed_event: str | None) -> Met 
     return min(found, key=lambda m: m.at) if found else None
 
 
-def _apply(conn: Connection, d: sa.RowMapping, met: Met, now: dt.datetime) -> None:
-    """Record ``met`` on deadline ``d`` and act on the verdict it gives."""
+@dataclasses.dataclass
+class _Writes:
+    """What judging met deadlines writes, collected so that a batch's deadlines are
+    written set-wise (:func:`meeting`): a statement per kind of write, not per order."""
+
+    met: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    disarm: set[str] = dataclasses.field(default_factory=set)
+    late: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+    false_alarms: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)
+    notes: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+    def write(self, conn: Connection, now: dt.datetime) -> None:
+        """The timers first, then the deadline rows, then the notes (in the order the
+        deadlines were judged)."""
+        if self.disarm:
+            disarm_many(conn, kind=DEADLINE, subjects=self.disarm, skip_locked=True)
+        for kind, due in ((DEADLINE, self.late), (FALSE_ALARM, self.false_alarms)):
+            if due:
+                arm_many(conn, kind=kind, due={s: (at, {}) for s, at in due.items()},
+                         keep_earlier=True)  # fmt: skip
+        if self.met:
+            conn.execute(_MET, self.met)
+        if self.notes:
+            watch = Watch(conn=conn, now=now, rules=WatchRules())
+            for exception_id, text in self.notes:
+                add_note(watch, exception_id, entry="note", text=text)
+
+
+def _apply(d: sa.RowMapping, met: Met, now: dt.datetime, writes: _Writes) -> None:
+    """Record ``met`` on deadline ``d`` and act on the verdict it gives (into
+    ``writes``)."""
     order_no, which, due, state = d["order_no"], d["which"], d["due_at"], d["state"]
     subject = _subject(order_no, which)
     known = d["met_at"]
     if known == met.at and d["met_event_id"] == met.event_id:
         return
     values: dict[str, Any] = {
+        "met_order": order_no,
+        "met_which": which,
         "met_at": met.at,
         "met_station": met.station,
         "met_event_id": met.event_id,
         "heard_at": d["heard_at"] or now,
         "updated_at": now,
+        "state": state,
     }
     on_time = met.at <= due
     if state in ("pending", "warned", "met"):
         values["state"] = "met"
         if on_time:
-            disarm(conn, kind=DEADLINE, subject=subject, skip_locked=True)
+            writes.disarm.add(subject)
         else:  # late: the timer opens the exception (at once, if its time is past)
-            arm(conn, kind=DEADLINE, subject=subject, due_at=due, keep_earlier=True)
+            writes.late[subject] = due
     elif state == "breached":
         if on_time:
             # Judged by the bench's clock, it was in time: a false alarm, resolved by the
             # tick (which knows the rules and the site) as soon as it runs.
-            arm(
-                conn,
-                kind=FALSE_ALARM,
-                subject=subject,
-                due_at=min(d["breached_at"] or now, now),
-                keep_earlier=True,
-            )
+            writes.false_alarms[subject] = min(d["breached_at"] or now, now)
         elif known is None and d["exception_id"] is not None:
-            watch = Watch(conn=conn, now=now, rules=WatchRules())
-            add_note(
-                watch,
-                int(d["exception_id"]),
-                entry="note",
-                text=f"{order_no} {VERB[which]} at {met.station} at {when(met.at)}, "
-                f"{_span(met.at - due)} after its deadline",
+            writes.notes.append(
+                (
+                    int(d["exception_id"]),
+                    f"{order_no} {VERB[which]} at {met.station} at {when(met.at)}, "
+                    f"{_span(met.at - due)} after its deadline",
+                )
             )
     _forget(order_no)
-    conn.execute(_MET, {"met_order": order_no, "met_which": which, **values})
+    writes.met.append(values)
+
+
+def _apply_now(conn: Connection, d: sa.RowMapping, met: Met, now: dt.datetime) -> None:
+    """:func:`_apply` and its writes, at once."""
+    writes = _Writes()
+    _apply(d, met, now, writes)
+    writes.write(conn, now)
 
 
 #: The SET clause comes from the parameters' keys.
@@ -637,26 +700,102 @@ def note_packed(
     conn: Connection, *, order_no: str, station: str, event_id: str, at: dt.datetime,
     now: dt.datetime,
 ) -> None:  # fmt: skip
-    """The bench recorded ``order.packed`` (``at`` by its clock): the pack deadline."""
+    """The bench recorded ``order.packed`` (``at`` by its clock): the pack deadline.
+    Within :func:`meeting`, judged when the batch ends."""
+    met = Met(at=at, station=station, event_id=event_id)
+    pending = _meeting.get()
+    if pending is not None:
+        pending.packed.setdefault(order_no, []).append(met)
+        pending.now = now
+        return
     d = _lock(conn, order_no, "pack")
     if d is None or (d["met_at"] is not None and d["met_at"] <= at):
         return
-    _apply(conn, d, Met(at=at, station=station, event_id=event_id), now)
+    _apply_now(conn, d, met, now)
 
 
 def note_shipped(conn: Connection, *, order_no: str, now: dt.datetime) -> None:
     """A parcel of the order shipped: the pack deadline, and the ship deadline once its
-    last parcel has."""
+    last parcel has. Within :func:`meeting`, judged when the batch ends."""
+    pending = _meeting.get()
+    if pending is not None:
+        pending.shipped.add(order_no)
+        pending.now = now
+        return
     d = _lock(conn, order_no, "pack")
     if d is not None:
         met = _pack_met(conn, order_no, d["met_event_id"])
         if met is not None and (d["met_at"] is None or met.at < d["met_at"]):
-            _apply(conn, d, met, now)
+            _apply_now(conn, d, met, now)
     d = _lock(conn, order_no, "ship")
     if d is not None:
         met = _ship_met(conn, order_no)
         if met is not None:
-            _apply(conn, d, met, now)
+            _apply_now(conn, d, met, now)
+
+
+@dataclasses.dataclass
+class _Meeting:
+    """What one batch's reactions noted: its packed events by order, in seq order, and
+    the orders it shipped parcels of."""
+
+    packed: dict[str, list[Met]] = dataclasses.field(default_factory=dict)
+    shipped: set[str] = dataclasses.field(default_factory=set)
+    #: Central's time of the batch (one for all its events).
+    now: dt.datetime | None = None
+
+
+_meeting: contextvars.ContextVar[_Meeting | None] = contextvars.ContextVar(
+    "deadlines_meeting", default=None
+)
+
+
+@contextlib.contextmanager
+def meeting(conn: Connection) -> Iterator[None]:
+    """Judge the deadlines that the packings and shipments noted inside this block
+    (one ingested batch's) met, set-wise when it ends without an error: one query for
+    their orders' parcels, one for their parcel counts, and a statement per kind of
+    write, instead of about ten statements per order (bench/ingest.py).
+
+    The verdict is the batch's as a whole, which is what one transaction commits: each
+    deadline is judged once, by the earliest packing or shipment (pack) and the last
+    parcel's first shipment (ship) of everything recorded, as judging each event in
+    turn ends. A deadline met late and then, in the same batch, in time is not first
+    noted as late. The shipment rows of the batch must be written when it ends.
+    """
+    pending = _Meeting()
+    token = _meeting.set(pending)
+    try:
+        yield
+    finally:
+        _meeting.reset(token)
+    if pending.now is not None:
+        _meet(conn, pending, pending.now)
+
+
+def _meet(conn: Connection, pending: _Meeting, now: dt.datetime) -> None:
+    writes = _Writes()
+    held = {
+        (o, which): d
+        for o in sorted(pending.packed.keys() | pending.shipped)
+        for which in ("pack", "ship")
+        if (d := _lock(conn, o, which)) is not None
+    }
+    shipped = sorted({o for o, _ in held if o in pending.shipped})
+    parcels = _parcels_of(conn, shipped)
+    counts = _parcel_counts(conn, [o for o in shipped if (o, "ship") in held])
+    for (order_no, which), d in held.items():
+        if which == "pack":
+            found = list(pending.packed.get(order_no, ()))
+            found += [m for _, m in parcels.get(order_no, ())]
+            met = min(found, key=lambda m: m.at) if found else None
+            if met is not None and (d["met_at"] is None or met.at < d["met_at"]):
+                _apply(d, met, now, writes)
+        elif order_no in pending.shipped:
+            met = _last_parcel(parcels.get(order_no, []), counts.get(order_no, 1))
+            if met is not None:
+                _apply(d, met, now, writes)
+    writes.write(conn, now)
 
 
 _NOTE_STATION = (
@@ -676,23 +815,15 @@ def note_station(conn: Connection, *, order_no: str, station: str) -> None:
     conn.execute(_NOTE_STATION, {"noted_order": order_no, "noted_station": station[:64]})
 
 
-_NOTE_STATIONS = (
-    deadlines.update()
-    .where(
-        deadlines.c.order_no.in_(sa.bindparam("noted_orders", expanding=True)),
-        sa.or_(deadlines.c.station.is_(None), deadlines.c.station != sa.bindparam("noted_station")),
-    )
-    .values(station=sa.bindparam("noted_station"))
-)
-
-
 def note_stations(conn: Connection, *, order_nos: Collection[str], station: str) -> None:
-    """:func:`note_station` for many orders in one statement (one batch's)."""
+    """:func:`note_station` for many orders (one batch's) in one executemany: an
+    update by key each, which PostgreSQL's driver sends in one pipeline."""
     for order_no in order_nos:
         _forget(order_no)
     if order_nos:
+        noted = station[:64]
         conn.execute(
-            _NOTE_STATIONS, {"noted_orders": sorted(order_nos), "noted_station": station[:64]}
+            _NOTE_STATION, [{"noted_order": o, "noted_station": noted} for o in sorted(order_nos)]
         )
 
 
@@ -721,7 +852,7 @@ def reevaluate_order(conn: Connection, order_no: str, now: dt.datetime) -> None:
             _set(conn, order_no, which, met_at=met.at, met_station=met.station,
                  met_event_id=met.event_id)  # fmt: skip
             continue
-        _apply(conn, d, met, now)
+        _apply_now(conn, d, met, now)
 
 
 # --------------------------------------------------------------------------- reading

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -24,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from central import timefix
-from central.db import orders, shipments
+from central.db import by_keys, orders, shipments
 from central.watch.context import Watch, when
-from central.watch.deadlines import note_packed, note_shipped, note_station
+from central.watch.deadlines import meeting, note_packed, note_shipped, note_station
 from central.watch.exceptions import OPEN_STATES, add_note, find_by_source, open_exception
 from central.watch.rules import WatchRules
 from central.watch.tables import exceptions
@@ -162,6 +163,14 @@ def _packed(
     )
 
 
+@batch_scope
+def _deadlines_met(
+    conn: Connection, payloads: Sequence[EventPayload]
+) -> AbstractContextManager[None]:
+    """The deadlines a batch's packings and shipments meet, judged when it ends."""
+    return meeting(conn)
+
+
 # Built once: these run for every shipment ingested (one round trip for both).
 _ORDER_BODY = sa.select(orders.c.body).where(orders.c.order_no == sa.bindparam("order_no"))
 _SHIPPED_AND_ORDER = sa.select(
@@ -192,9 +201,9 @@ def _shipments_of_batch(conn: Connection, payloads: Sequence[EventPayload]) -> I
     confirmed: dict[str, list[Any]] = {o: [0, None] for o in order_nos}
     for start in range(0, len(order_nos), 500):
         chunk = {"order_nos": order_nos[start : start + 500]}
-        for order_no, count in conn.execute(_CONFIRMED, chunk):
+        for order_no, count in conn.execute(_confirmed_query(conn.dialect.name), chunk):
             confirmed[order_no][0] = count
-        for order_no, body in conn.execute(_BODIES, chunk):
+        for order_no, body in conn.execute(_bodies_query(conn.dialect.name), chunk):
             confirmed[order_no][1] = body
     token = _confirmed.set(confirmed)
     try:
@@ -203,14 +212,16 @@ def _shipments_of_batch(conn: Connection, payloads: Sequence[EventPayload]) -> I
         _confirmed.reset(token)
 
 
-_CONFIRMED = (
-    sa.select(shipments.c.order_no, sa.func.count())
-    .where(shipments.c.order_no.in_(sa.bindparam("order_nos", expanding=True)))
-    .group_by(shipments.c.order_no)
-)
-_BODIES = sa.select(orders.c.order_no, orders.c.body).where(
-    orders.c.order_no.in_(sa.bindparam("order_nos", expanding=True))
-)
+@functools.cache
+def _confirmed_query(dialect: str) -> sa.Select[Any]:
+    query = sa.select(shipments.c.order_no, sa.func.count().label("confirmed"))
+    return by_keys(dialect, query.group_by(shipments.c.order_no), shipments.c.order_no, "order_nos")
+
+
+@functools.cache
+def _bodies_query(dialect: str) -> sa.Select[Any]:
+    query = sa.select(orders.c.order_no, orders.c.body)
+    return by_keys(dialect, query, orders.c.order_no, "order_nos")
 
 
 @reacts_to(ShipmentShipped.TYPE)

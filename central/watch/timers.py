@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from central.db import by_keys
 from central.watch.context import Watch, upsert, upsert_many
 from central.watch.rules import WatchRules
 from central.watch.tables import timers
@@ -41,6 +43,7 @@ __all__ = [
     "arm",
     "arm_many",
     "disarm",
+    "disarm_many",
     "due_query",
     "fire_due",
     "timer_kind",
@@ -164,7 +167,9 @@ def arm_many(
         if keep_earlier:
             earlier = {
                 subject
-                for subject, at in conn.execute(_ARMED, {"kind": kind, "subjects": chunk})
+                for subject, at in conn.execute(
+                    _armed_query(conn.dialect.name), {"kind": kind, "subjects": chunk}
+                )
                 if at is not None and at <= due[subject][0]
             }
         rows = [
@@ -192,10 +197,12 @@ def arm_many(
     return armed
 
 
-_ARMED = sa.select(timers.c.subject, timers.c.next_fire_at).where(
-    timers.c.kind == sa.bindparam("kind"),
-    timers.c.subject.in_(sa.bindparam("subjects", expanding=True)),
-)
+@functools.cache
+def _armed_query(dialect: str) -> sa.Select[Any]:
+    query = sa.select(timers.c.subject, timers.c.next_fire_at).where(
+        timers.c.kind == sa.bindparam("kind")
+    )
+    return by_keys(dialect, query, timers.c.subject, "subjects")
 
 
 def disarm(conn: Connection, *, kind: str, subject: str, skip_locked: bool = False) -> None:
@@ -209,6 +216,17 @@ def disarm(conn: Connection, *, kind: str, subject: str, skip_locked: bool = Fal
         conn.execute(_DISARM_UNLOCKED, params)
         return
     conn.execute(_DISARM, params)
+
+
+def disarm_many(
+    conn: Connection, *, kind: str, subjects: Collection[str], skip_locked: bool = False
+) -> None:
+    """:func:`disarm` for many subjects of one ``kind``, in one executemany (an update
+    by key each, which PostgreSQL's driver sends in one pipeline)."""
+    if not subjects:
+        return
+    stmt = _DISARM_UNLOCKED if skip_locked and conn.dialect.name == "postgresql" else _DISARM
+    conn.execute(stmt, [{"disarm_kind": kind, "disarm_subject": s} for s in sorted(subjects)])
 
 
 # Built once: deadlines met disarm a timer for every order packed and shipped.

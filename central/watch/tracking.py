@@ -23,6 +23,7 @@ import contextvars
 import csv
 import dataclasses
 import datetime as dt
+import functools
 import io
 import json
 import logging
@@ -33,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from central.db import shipments
+from central.db import by_keys, shipments
 from central.watch.context import Watch, insert_ignoring, when
 from central.watch.exceptions import OPEN_STATES, add_note, open_exception
 from central.watch.reactions import batch_scope, reacts_to
@@ -285,7 +286,10 @@ def _arm_first_scans(conn: Connection, due: dict[str, tuple[dt.datetime, dict[st
     scanned: set[str] = set()
     for start in range(0, len(tracking_nos), 500):
         scanned.update(
-            conn.execute(_SCANNED, {"tracking_nos": tracking_nos[start : start + 500]}).scalars()
+            conn.execute(
+                _scanned_query(conn.dialect.name),
+                {"tracking_nos": tracking_nos[start : start + 500]},
+            ).scalars()
         )
     arm_many(
         conn,
@@ -295,11 +299,11 @@ def _arm_first_scans(conn: Connection, due: dict[str, tuple[dt.datetime, dict[st
     )
 
 
-_SCANNED = (
-    sa.select(tracking_scans.c.tracking_no)
-    .where(tracking_scans.c.tracking_no.in_(sa.bindparam("tracking_nos", expanding=True)))
-    .distinct()
-)
+@functools.cache
+def _scanned_query(dialect: str) -> sa.Select[Any]:
+    """Which of a list of parcels the carrier has scanned."""
+    query = sa.select(tracking_scans.c.tracking_no).distinct()
+    return by_keys(dialect, query, tracking_scans.c.tracking_no, "tracking_nos")
 
 
 def _stalled(watch: Watch, tracking_no: str, *, cause: str, text: str) -> None:
