@@ -27,6 +27,7 @@ __all__ = [
     "UTCDateTime",
     "by_keys",
     "dead_letters",
+    "each_key",
     "events",
     "metadata",
     "migrate",
@@ -73,12 +74,22 @@ def by_keys(
     """
     if dialect != "postgresql":
         return select.where(column.in_(sa.bindparam(name, expanding=True)))
-    from sqlalchemy.dialects import postgresql
-
-    values = sa.func.unnest(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
-    keys = values.table_valued("value").render_derived()
+    keys = each_key(dialect, name, column.type)
     each = select.where(column == keys.c.value).offset(sa.literal_column("0")).lateral()
     return sa.select(*each.c).select_from(keys).join(each, sa.true())
+
+
+def each_key(dialect: str, name: str, type_: Any) -> sa.TableValuedAlias:
+    """The values of the list parameter ``name`` as a table of one column, ``value``,
+    one SQL text for any number of values: PostgreSQL ``unnest(:name)``, SQLite
+    ``json_each(:name)``. A correlated scalar subquery per value (``SELECT value,
+    (SELECT … WHERE key = value)``) is one index lookup each on both."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        values = sa.func.unnest(sa.bindparam(name, type_=postgresql.ARRAY(type_)))
+        return values.table_valued("value").render_derived()
+    return sa.func.json_each(sa.bindparam(name, type_=sa.JSON)).table_valued("value")
 
 
 def utcnow() -> dt.datetime:

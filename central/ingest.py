@@ -280,7 +280,7 @@ class BatchResult:
 
 
 _STATION_LOCK = (
-    sa.select(stations.c.acked_seq)
+    sa.select(stations.c.acked_seq, stations.c.instance_id, stations.c.name_conflict)
     .where(stations.c.station == sa.bindparam("station"))
     .with_for_update()
 )
@@ -336,11 +336,18 @@ def ingest_batch(
             # Lock the station row (PostgreSQL) so two ingest workers cannot interleave
             # on one station; SQLite's BEGIN IMMEDIATE already serialises writers. The
             # row is created by the station's first message only.
-            acked = conn.execute(_STATION_LOCK, {"station": station}).scalar_one_or_none()
-            if acked is None:
+            row = conn.execute(_STATION_LOCK, {"station": station}).first()
+            if row is None:
                 ensure_station(conn, station=station, site=site, now=now)
-                acked = conn.execute(_STATION_LOCK, {"station": station}).scalar_one()
-            claim = claim_name(conn, station=station, instance_id=batch.instance_id, now=now)
+                row = conn.execute(_STATION_LOCK, {"station": station}).one()
+            acked = row.acked_seq
+            claim = claim_name(
+                conn,
+                station=station,
+                instance_id=batch.instance_id,
+                now=now,
+                held=(row.instance_id, row.name_conflict),
+            )
             if not claim.accepted:
                 _refuse_batch(conn, batch, topic=topic, payload=payload, now=now)
                 return BatchResult(acked=0, accepted=False, name_conflict=claim.conflict)

@@ -135,19 +135,25 @@ _CLAIM = sa.select(stations.c.instance_id, stations.c.name_conflict).where(
 
 
 def claim_name(
-    conn: Connection, *, station: str, instance_id: str | None, now: dt.datetime
+    conn: Connection,
+    *,
+    station: str,
+    instance_id: str | None,
+    now: dt.datetime,
+    held: tuple[str | None, str | None] | None = None,
 ) -> NameClaim:
     """Record that ``instance_id`` spoke as ``station`` and decide whether it may.
 
     The caller holds the station's row (it exists and is locked for this transaction).
     A message without an instance id (a station older than instance ids) is accepted.
-    Raises or clears the two-benches alert as the conflict starts or ends.
+    ``held``: the station row's ``instance_id`` and ``name_conflict`` when the caller
+    read them with its lock (a query less per batch). Raises or clears the two-benches
+    alert as the conflict starts or ends.
     """
     if instance_id is None:
         # A station older than instance ids: it can be neither told apart nor told.
         return NameClaim(accepted=True, owner=None, conflict=None)
-    row = conn.execute(_CLAIM, {"station": station}).one()
-    owner = row.instance_id
+    owner, was = held if held is not None else conn.execute(_CLAIM, {"station": station}).one()
     if owner is None:
         owner = instance_id
         conn.execute(
@@ -157,9 +163,7 @@ def claim_name(
     _seen(conn, station=station, instance=instance_id, now=now, refused=not accepted)
     others = _live_others(conn, station=station, owner=owner, now=now)
     words = _words_for(station, owner=owner, instance=instance_id, others=others)
-    _note_conflict(
-        conn, station=station, owner=owner, others=others, was=row.name_conflict, now=now
-    )
+    _note_conflict(conn, station=station, owner=owner, others=others, was=was, now=now)
     return NameClaim(accepted=accepted, owner=owner, conflict=words)
 
 

@@ -26,7 +26,7 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -751,11 +751,12 @@ _meeting: contextvars.ContextVar[_Meeting | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def meeting(conn: Connection) -> Iterator[None]:
+def meeting(conn: Connection, *, bodies: Mapping[str, Any] | None = None) -> Iterator[None]:
     """Judge the deadlines that the packings and shipments noted inside this block
     (one ingested batch's) met, set-wise when it ends without an error: one query for
-    their orders' parcels, one for their parcel counts, and a statement per kind of
-    write, instead of about ten statements per order (bench/ingest.py).
+    their orders' parcels, one for their parcel counts (none when ``bodies`` holds the
+    stored bodies of those orders), and a statement per kind of write, instead of
+    about ten statements per order (bench/ingest.py).
 
     The verdict is the batch's as a whole, which is what one transaction commits: each
     deadline is judged once, by the earliest packing or shipment (pack) and the last
@@ -770,10 +771,10 @@ def meeting(conn: Connection) -> Iterator[None]:
     finally:
         _meeting.reset(token)
     if pending.now is not None:
-        _meet(conn, pending, pending.now)
+        _meet(conn, pending, pending.now, bodies or {})
 
 
-def _meet(conn: Connection, pending: _Meeting, now: dt.datetime) -> None:
+def _meet(conn: Connection, pending: _Meeting, now: dt.datetime, bodies: Mapping[str, Any]) -> None:
     writes = _Writes()
     held = {
         (o, which): d
@@ -783,7 +784,9 @@ def _meet(conn: Connection, pending: _Meeting, now: dt.datetime) -> None:
     }
     shipped = sorted({o for o, _ in held if o in pending.shipped})
     parcels = _parcels_of(conn, shipped)
-    counts = _parcel_counts(conn, [o for o in shipped if (o, "ship") in held])
+    counted = [o for o in shipped if (o, "ship") in held]
+    counts = {o: parcel_count_of(bodies[o]) for o in counted if o in bodies}
+    counts |= _parcel_counts(conn, [o for o in counted if o not in bodies])
     for (order_no, which), d in held.items():
         if which == "pack":
             found = list(pending.packed.get(order_no, ()))

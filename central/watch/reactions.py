@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from central import timefix
-from central.db import by_keys, orders, shipments
+from central.db import each_key, orders, shipments
 from central.watch.context import Watch, when
 from central.watch.deadlines import meeting, note_packed, note_shipped, note_station
 from central.watch.exceptions import OPEN_STATES, add_note, find_by_source, open_exception
@@ -163,14 +163,6 @@ def _packed(
     )
 
 
-@batch_scope
-def _deadlines_met(
-    conn: Connection, payloads: Sequence[EventPayload]
-) -> AbstractContextManager[None]:
-    """The deadlines a batch's packings and shipments meet, judged when it ends."""
-    return meeting(conn)
-
-
 # Built once: these run for every shipment ingested (one round trip for both).
 _ORDER_BODY = sa.select(orders.c.body).where(orders.c.order_no == sa.bindparam("order_no"))
 _SHIPPED_AND_ORDER = sa.select(
@@ -198,13 +190,11 @@ def _shipments_of_batch(conn: Connection, payloads: Sequence[EventPayload]) -> I
     if not order_nos:
         yield
         return
-    confirmed: dict[str, list[Any]] = {o: [0, None] for o in order_nos}
+    confirmed: dict[str, list[Any]] = {}
     for start in range(0, len(order_nos), 500):
         chunk = {"order_nos": order_nos[start : start + 500]}
-        for order_no, count in conn.execute(_confirmed_query(conn.dialect.name), chunk):
-            confirmed[order_no][0] = count
-        for order_no, body in conn.execute(_bodies_query(conn.dialect.name), chunk):
-            confirmed[order_no][1] = body
+        for order_no, count, body in conn.execute(_confirmed_query(conn.dialect.name), chunk):
+            confirmed[order_no] = [count, body]
     token = _confirmed.set(confirmed)
     try:
         yield
@@ -214,14 +204,23 @@ def _shipments_of_batch(conn: Connection, payloads: Sequence[EventPayload]) -> I
 
 @functools.cache
 def _confirmed_query(dialect: str) -> sa.Select[Any]:
-    query = sa.select(shipments.c.order_no, sa.func.count().label("confirmed"))
-    return by_keys(dialect, query.group_by(shipments.c.order_no), shipments.c.order_no, "order_nos")
+    """Each order of a list: its shipments confirmed so far and its body."""
+    order_no = each_key(dialect, "order_nos", orders.c.order_no.type).c.value
+    return sa.select(
+        order_no,
+        sa.select(sa.func.count()).where(shipments.c.order_no == order_no).scalar_subquery(),
+        sa.select(orders.c.body).where(orders.c.order_no == order_no).scalar_subquery(),
+    )
 
 
-@functools.cache
-def _bodies_query(dialect: str) -> sa.Select[Any]:
-    query = sa.select(orders.c.order_no, orders.c.body)
-    return by_keys(dialect, query, orders.c.order_no, "order_nos")
+@batch_scope
+def _deadlines_met(
+    conn: Connection, payloads: Sequence[EventPayload]
+) -> AbstractContextManager[None]:
+    """The deadlines a batch's packings and shipments meet, judged when it ends, with
+    the bodies of its shipped orders read when it began (:func:`_shipments_of_batch`)."""
+    known = _confirmed.get() or {}
+    return meeting(conn, bodies={order_no: body for order_no, (_, body) in known.items()})
 
 
 @reacts_to(ShipmentShipped.TYPE)
