@@ -116,7 +116,9 @@ class Printing(Draft):
         if o is not None:
             for parcel in o.parcels:
                 tracking = o.order.parcel_tracking(parcel.parcel_no)
-                if parcel.label == "printed" and code.matches(tracking):
+                # A parcel shipped before the order was taken up again has no print job
+                # here to void (its label is judged below, or refused).
+                if parcel.label == "printed" and parcel.label_job and code.matches(tracking):
                     self.record_void(o, parcel, reason="voided at the bench")
                     self.tell(
                         "ok",
