@@ -37,15 +37,10 @@ from central.timefix import (
     RECORRECT_ABOVE,
     BootClock,
     boot_clocks,
-    boot_offsets,
     correct_boot,
-    from_epoch,
     note_sample,
     shipment_times,
 )
-from central.watch.deadlines import held_for, note_stations
-from central.watch.reactions import REACTIONS, react
-from central.watch.reactions import batch as reaction_batch
 from sync.events import BadEventPayload, EventPayload, ShipmentShipped, decode_payload
 from sync.messages import Event, EventBatch, StationStatus
 
@@ -227,41 +222,12 @@ def _decode(row: RowMapping) -> tuple[bool, EventPayload | None]:
     """An event's payload decoded with its catalogued model (None for a type outside
     the catalogue); False when it does not fit its model, or is of a version of its
     type this central does not know: such an event is stored, not projected, and
-    logged once (the event is applied once)."""
+    logged (the event is applied once)."""
     try:
         return True, decode_payload(row["type"], row["payload"], version=row["version"])
     except BadEventPayload as exc:
         log.warning("station %s seq %s: %s; stored, not projected", row["station"], row["seq"], exc)
         return False, None
-
-
-def _project(
-    conn: Connection,
-    row: RowMapping,
-    payload: EventPayload | None,
-    now: dt.datetime,
-    *,
-    offsets: dict[str, float | None],
-    noted: set[str],
-) -> None:
-    """Apply a contiguous event's projection, then the deadline watch's reactions.
-
-    ``offsets`` (boot id → the boot's clock offset, None when unknown) and ``noted``
-    (orders whose station is noted in this transaction) spare the watch a query per
-    event within one batch.
-    """
-    projection = PROJECTIONS.get(row["type"])
-    if payload is not None and projection is not None:
-        projection(conn, row, payload, now)
-    # The deadline watch's part (a deadline met, a problem to raise), in the same
-    # transaction, after the projections it reads (a shipment row).
-    at = None
-    if payload is not None and row["type"] in REACTIONS:
-        if row["boot_id"] not in offsets:
-            offsets.update(boot_offsets(conn, station=row["station"], boot_ids=[row["boot_id"]]))
-        offset = offsets.get(row["boot_id"])
-        at = from_epoch(row["at_wall"] if offset is None else row["at_mono"] + offset)
-    react(conn, row, payload, now, at=at, noted=noted)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -377,7 +343,6 @@ def ingest_batch(
                     instance_id=batch.instance_id,
                     key=f"integrity:{event.event_id}",
                 )
-            offsets = {b: clocks[b].mono_offset if b in clocks else None for b in boots}
             acked = _apply_contiguous(
                 conn,
                 station=station,
@@ -385,7 +350,6 @@ def ingest_batch(
                 now=now,
                 fresh=fresh,
                 held=waiting | fresh.keys(),
-                offsets=offsets,
             )
             conn.execute(_STATION_ACKED, {"acked_station": station, "acked": acked, "seen": now})
     finally:
@@ -654,15 +618,13 @@ def _apply_contiguous(
     now: dt.datetime,
     fresh: dict[int, dict[str, Any]] | None = None,
     held: Collection[int] | None = None,
-    offsets: dict[str, float | None] | None = None,
 ) -> int:
     """Project the held events after ``acked`` in seq order, as far as seq is contiguous;
     returns the new high-water mark.
 
     ``fresh`` holds the rows this transaction just inserted, by seq: only events held
     from earlier batches (waiting behind a gap) are read back from the database.
-    ``held`` are the seqs above ``acked`` held (read when not given); ``offsets`` the
-    clock offsets of boots already looked up (:func:`central.timefix.boot_offsets`).
+    ``held`` are the seqs above ``acked`` held (read when not given).
     """
     fresh = fresh or {}
     seqs = (
@@ -684,29 +646,17 @@ def _apply_contiguous(
             for r in conn.execute(_HELD_ROWS, {"station": station, "seqs": stored}).mappings()
         )
     # A dict of the inserted values serves as the row: projections read it by key.
-    decoded = [(cast(RowMapping, rows[seq]), *_decode(rows[seq])) for seq in wanted]
-    # Every order the batch speaks of is noted for this station in one statement (a
-    # batch is one station's; nothing else in ingest writes that column).
-    noted = {
-        order_no
-        for _, ok, payload in decoded
-        if ok and isinstance(order_no := getattr(payload, "order_no", None), str) and order_no
-    }
-    note_stations(conn, order_nos={o[:64] for o in noted}, station=station)
-    offsets = dict(offsets or {})
-    # The deadlines the watch's reactions judge: all of the batch's, in one query.
-    reacting = any(ok and row["type"] in REACTIONS for row, ok, _ in decoded)
-    applied = [payload for _, ok, payload in decoded if ok and payload is not None]
-    with (
-        held_for(conn, {o[:64] for o in noted} if reacting else ()),
-        reaction_batch(conn, applied),
-        # Inside the reactions' batch: its shipments are written before it ends.
-        _shipments_written(conn),
-    ):
-        for row, ok, payload in decoded:
-            if ok:
-                _project(conn, row, payload, now, offsets=offsets, noted=noted)
-            acked = row["seq"]
+    # The watch reacts to these events once they are acknowledged
+    # (central.watch.reactor); here only the projections run.
+    with _shipments_written(conn):
+        for seq in wanted:
+            row = cast(RowMapping, rows[seq])
+            projection = PROJECTIONS.get(row["type"])
+            if projection is not None:
+                ok, payload = _decode(row)
+                if ok and payload is not None:
+                    projection(conn, row, payload, now)
+            acked = seq
     return acked
 
 

@@ -2,14 +2,15 @@
 
 Threads, and why: the MQTT session's network thread hands each batch to the ingest
 thread (store, commit, then ack — in that order, so an ack always names committed
-events; the network thread stays free to send that ack at once) and records statuses
-itself; one downlink thread polls the database for new orders (an import
-from another process must reach the stations within about a second) and publishes
-them, and every ``clock_every`` seconds sends each online station an ack carrying
-central's time. A message that cannot be taken is set aside in the dead letters
-(:mod:`central.deadletters`) and the handler returns as if it had been handled: one
-bad message never blocks a station's stream. The process around it (start-up checks,
-the web page, signals) is :mod:`packline.serve`.
+events; the network thread stays free to send that ack at once), which then wakes the
+reactor thread (the watch's reactions to what was stored, :mod:`central.watch.reactor`,
+out of the ack's way); statuses go to the status thread; one downlink thread polls
+the database for new orders (an import from another process must reach the stations
+within about a second) and publishes them, and every ``clock_every`` seconds sends
+each online station an ack carrying central's time. A message that cannot be taken
+is set aside in the dead letters (:mod:`central.deadletters`) and the handler returns
+as if it had been handled: one bad message never blocks a station's stream. The
+process around it (start-up checks, the web page, signals) is :mod:`packline.serve`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from central.ingest import BatchRejected, StatusUpdate, ingest_batch, record_sta
 from central.names import expire_conflicts, owner_words
 from central.orders import current_order_seq, orders_after
 from central.timefix import DEFAULT_SKEW_TOLERANCE
+from central.watch.reactor import react_pending
 from sync import topics
 from sync.messages import Ack, EventBatch, OrdersMessage, StationStatus, WireError, decode, encode
 from sync.sdnotify import thread_probe
@@ -58,6 +60,9 @@ WORKER_SESSION_EXPIRY = 60
 INGEST_QUEUE = 256
 #: Seconds between reads of every station's cursor while the orders do not change.
 RESCAN_EVERY = 5.0
+#: Seconds between the reactor's looks for stored events not reacted to, when no
+#: batch of its own woke it.
+REACT_EVERY = 2.0
 #: Statuses recorded in one transaction, at most (a burst of them shares a commit).
 STATUS_BURST = 200
 
@@ -177,6 +182,10 @@ class CentralService:
         # crash is no loss: it is retained at the broker and sent again every period.
         self._status_in: queue.SimpleQueue[tuple[StationStatus, dt.datetime]] = queue.SimpleQueue()
         self._status_thread: threading.Thread | None = None
+        # Set after each batch is acknowledged: the reactor thread reacts to what was
+        # stored (central.watch.reactor), out of the ack's way.
+        self._stored = threading.Event()
+        self._reactor: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,6 +199,10 @@ class CentralService:
             target=self._status_loop, name="central-status", daemon=True
         )
         self._status_thread.start()
+        self._reactor = threading.Thread(
+            target=self._reactor_loop, name="central-reactor", daemon=True
+        )
+        self._reactor.start()
         self.session.start()
         self._downlink = threading.Thread(
             target=self._downlink_loop, name="central-downlink", daemon=True
@@ -202,7 +215,8 @@ class CentralService:
 
     def health_probes(self) -> dict[str, Callable[[], str | None]]:
         """What systemd's watchdog checks of this service (:mod:`sync.sdnotify`):
-        the MQTT session's network thread and the ingest, status and downlink threads."""
+        the MQTT session's network thread and the ingest, status, reactor and downlink
+        threads."""
 
         def network() -> str | None:
             return None if self.session.network_alive() else "the MQTT network thread stopped"
@@ -211,6 +225,7 @@ class CentralService:
             "mqtt": network,
             "ingest": thread_probe("ingest", lambda: self._ingest),
             "status": thread_probe("status", lambda: self._status_thread),
+            "reactor": thread_probe("reactor", lambda: self._reactor),
             "downlink": thread_probe("downlink", lambda: self._downlink),
         }
 
@@ -227,7 +242,8 @@ class CentralService:
         send them again."""
         self._stop.set()
         self._wake.set()
-        for thread in (self._ingest, self._status_thread, self._downlink):
+        self._stored.set()
+        for thread in (self._ingest, self._status_thread, self._reactor, self._downlink):
             if thread is not None:
                 thread.join(timeout=10)
         self.session.stop()
@@ -390,6 +406,7 @@ class CentralService:
             instance_id=batch.instance_id,
             name_conflict=result.name_conflict,
         )
+        self._stored.set()
         if result.integrity_refused:
             self.dead_letters["integrity"] += result.integrity_refused
         log.debug(
@@ -412,6 +429,27 @@ class CentralService:
         station = self._station(message)
         status = _decode_for(StationStatus, "status", station=station, payload=message.payload)
         self._status_in.put((status, utcnow()))
+
+    def _reactor_loop(self) -> None:
+        """React to stored events soon after each batch is acknowledged, and every
+        :data:`REACT_EVERY` seconds to what another process stored or left."""
+        failing = False
+        while not self._stop.is_set():
+            self._stored.wait(timeout=REACT_EVERY)
+            self._stored.clear()
+            if self._stop.is_set():
+                return
+            try:
+                react_pending(self.engine)
+                failing = False
+            except Exception as exc:  # the events stay stored: the next pass takes them
+                log.error(
+                    "could not react to stored events: %s: %s",
+                    type(exc).__name__,
+                    exc,
+                    exc_info=not failing,
+                )
+                failing = True
 
     def _status_loop(self) -> None:
         while not self._stop.is_set():

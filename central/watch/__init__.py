@@ -12,6 +12,7 @@ serve`` runs it every ``tick_every`` seconds (:class:`~central.watch.loop.WatchL
 - :mod:`~central.watch.conditions` — station offline, label stock, and the generic
   :func:`raise_condition` / :func:`clear_condition`;
 - :mod:`~central.watch.reactions` — what bench events start;
+- :mod:`~central.watch.reactor` — reacting to stored events once they are acknowledged;
 - :mod:`~central.watch.alerts` — the outbox and its publisher;
 - :mod:`~central.watch.tickets` — after-sales tickets (D7) on the same alarms;
 - :mod:`~central.watch.tracking` — carrier scans and ``logistics_stalled``;

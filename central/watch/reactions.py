@@ -1,7 +1,8 @@
 """What the watch makes of the events the benches record.
 
-Ingest calls :func:`react` for every event as it is applied (once, in ``seq`` order,
-in the batch's transaction). Reactions only record facts and arm timers: a deadline met
+The reactor calls :func:`react` for every stored event once its batch is acknowledged
+(once, in ``seq`` order, in the transaction that moves the station's watch cursor;
+:mod:`central.watch.reactor`). Reactions only record facts and arm timers: a deadline met
 (by the event's time at the bench), a problem to raise, a printer fault to check in
 5 minutes. The exceptions and alerts themselves come from the tick, which knows the
 rules and the site, usually within one ``tick_every``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -25,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from central import timefix
-from central.db import each_key, orders, shipments
+from central.db import by_keys, each_key, orders, shipments
 from central.watch.context import Watch, when
 from central.watch.deadlines import meeting, note_packed, note_shipped, note_station
 from central.watch.exceptions import OPEN_STATES, add_note, find_by_source, open_exception
@@ -163,54 +165,80 @@ def _packed(
     )
 
 
-# Built once: these run for every shipment ingested (one round trip for both).
+# Built once: the order's shipments stored up to this event's (the watch reacts to a
+# shipment after ingest stored it, and maybe later ones), and the order's body.
 _ORDER_BODY = sa.select(orders.c.body).where(orders.c.order_no == sa.bindparam("order_no"))
 _SHIPPED_AND_ORDER = sa.select(
     sa.select(sa.func.count())
-    .where(shipments.c.order_no == sa.bindparam("order_no"))
+    .where(
+        shipments.c.order_no == sa.bindparam("order_no"),
+        shipments.c.id
+        <= sa.select(shipments.c.id)
+        .where(shipments.c.event_id == sa.bindparam("event_id"))
+        .scalar_subquery(),
+    )
     .scalar_subquery(),
     _ORDER_BODY.scalar_subquery(),
 )
 
 
-#: Within a batch (:func:`_shipments_of_batch`): order → [shipments confirmed so far,
-#: the order's body]; None outside a batch.
-_confirmed: contextvars.ContextVar[dict[str, list[Any]] | None] = contextvars.ContextVar(
-    "confirmed", default=None
+@dataclasses.dataclass
+class _Shipped:
+    """An order a batch shipped parcels of: its stored body and its shipments (event
+    id → shipment id, in the order ingest stored them)."""
+
+    body: Any = None
+    shipments: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def confirmed_by(self, event_id: str) -> int | None:
+        """How many of the order's shipments were stored up to ``event_id``'s."""
+        mine = self.shipments.get(event_id)
+        return None if mine is None else sum(1 for i in self.shipments.values() if i <= mine)
+
+
+#: Within a batch (:func:`_shipments_of_batch`): the orders it shipped parcels of;
+#: None outside a batch.
+_shipped_orders: contextvars.ContextVar[dict[str, _Shipped] | None] = contextvars.ContextVar(
+    "shipped_orders", default=None
 )
 
 
 @batch_scope
 @contextlib.contextmanager
 def _shipments_of_batch(conn: Connection, payloads: Sequence[EventPayload]) -> Iterator[None]:
-    """The shipments already confirmed and the bodies of a batch's shipped orders, in
-    two queries when the batch begins; :func:`_shipped` counts on from there as each
-    of the batch's shipments is applied, instead of asking per shipment."""
+    """The bodies and the stored shipments of a batch's shipped orders, in two queries
+    when the batch begins, instead of asking per shipment (:func:`_shipped`)."""
     order_nos = sorted({p.order_no[:64] for p in payloads if isinstance(p, ShipmentShipped)})
     if not order_nos:
         yield
         return
-    confirmed: dict[str, list[Any]] = {}
+    known = {order_no: _Shipped() for order_no in order_nos}
+    dialect = conn.dialect.name
     for start in range(0, len(order_nos), 500):
         chunk = {"order_nos": order_nos[start : start + 500]}
-        for order_no, count, body in conn.execute(_confirmed_query(conn.dialect.name), chunk):
-            confirmed[order_no] = [count, body]
-    token = _confirmed.set(confirmed)
+        for order_no, body in conn.execute(_bodies_query(dialect), chunk):
+            known[order_no].body = body
+        for order_no, shipment_id, event_id in conn.execute(_shipments_query(dialect), chunk):
+            known[order_no].shipments[event_id] = shipment_id
+    token = _shipped_orders.set(known)
     try:
         yield
     finally:
-        _confirmed.reset(token)
+        _shipped_orders.reset(token)
 
 
 @functools.cache
-def _confirmed_query(dialect: str) -> sa.Select[Any]:
-    """Each order of a list: its shipments confirmed so far and its body."""
+def _bodies_query(dialect: str) -> sa.Select[Any]:
+    """Each order of a list and its stored body (None when central does not hold it)."""
     order_no = each_key(dialect, "order_nos", orders.c.order_no.type).c.value
-    return sa.select(
-        order_no,
-        sa.select(sa.func.count()).where(shipments.c.order_no == order_no).scalar_subquery(),
-        sa.select(orders.c.body).where(orders.c.order_no == order_no).scalar_subquery(),
-    )
+    body = sa.select(orders.c.body).where(orders.c.order_no == order_no).scalar_subquery()
+    return sa.select(order_no, body)
+
+
+@functools.cache
+def _shipments_query(dialect: str) -> sa.Select[Any]:
+    query = sa.select(shipments.c.order_no, shipments.c.id, shipments.c.event_id)
+    return by_keys(dialect, query, shipments.c.order_no, "order_nos")
 
 
 @batch_scope
@@ -219,8 +247,8 @@ def _deadlines_met(
 ) -> AbstractContextManager[None]:
     """The deadlines a batch's packings and shipments meet, judged when it ends, with
     the bodies of its shipped orders read when it began (:func:`_shipments_of_batch`)."""
-    known = _confirmed.get() or {}
-    return meeting(conn, bodies={order_no: body for order_no, (_, body) in known.items()})
+    known = _shipped_orders.get() or {}
+    return meeting(conn, bodies={order_no: o.body for order_no, o in known.items()})
 
 
 @reacts_to(ShipmentShipped.TYPE)
@@ -229,13 +257,14 @@ def _shipped(
 ) -> None:
     order_no = shipped.order_no[:64]
     note_shipped(conn, order_no=order_no, now=now)
-    known = _confirmed.get()
-    if known is not None and order_no in known:
-        # This shipment's row was just projected: one more than counted so far.
-        known[order_no][0] += 1
-        confirmed, body = known[order_no]
+    known = (_shipped_orders.get() or {}).get(order_no)
+    confirmed = known.confirmed_by(row["event_id"]) if known is not None else None
+    if known is not None and confirmed is not None:
+        body = known.body
     else:
-        confirmed, body = conn.execute(_SHIPPED_AND_ORDER, {"order_no": order_no}).one()
+        params = {"order_no": order_no, "event_id": row["event_id"]}
+        confirmed, body = conn.execute(_SHIPPED_AND_ORDER, params).one()
+    # Counted as when it was stored: more than the order's parcels is a double shipment.
     if confirmed > parcel_count_of(body, default=shipped.parcel_count):
         arm(conn, kind=DOUBLE, subject=order_no, due_at=min(at, now), keep_earlier=True)
 

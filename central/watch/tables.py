@@ -12,6 +12,8 @@
   DELETE on both SQLite and PostgreSQL).
 - ``alerts``: the alert outbox, written in the transaction of the change that caused
   the alert and published from there.
+- ``watch_cursors`` (migration ``0011_watch_cursors``): per station, the seq up to
+  which the watch has reacted to its events (:mod:`central.watch.reactor`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "tickets",
     "timers",
     "tracking_scans",
+    "watch_cursors",
 ]
 
 _ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
@@ -268,4 +271,13 @@ tracking_scans = sa.Table(
     sa.Column("location", sa.String(200), nullable=False, default=""),
     sa.Column("imported_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("tracking_no", "at", "status", name="uq_tracking_scans_scan"),
+)
+
+watch_cursors = sa.Table(
+    "watch_cursors",
+    metadata,
+    sa.Column("station", sa.String(64), primary_key=True),
+    # The station's events up to here (in seq order) have been reacted to.
+    sa.Column("reacted_seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

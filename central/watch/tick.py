@@ -1,7 +1,9 @@
 """One pass of the watch at one instant: :func:`tick`.
 
 ``packline central tick --now …`` runs one; ``packline central serve`` runs one every
-``tick_every`` seconds. A pass runs the sweeps (station offline, label stock) and then
+``tick_every`` seconds. A pass first reacts to the stored events the watch has not
+reacted to yet (:mod:`central.watch.reactor`: a deadline a stored shipment met is met
+before its timer is looked at), runs the sweeps (station offline, label stock) and then
 fires every timer due at ``now`` (deadlines, escalation steps, repeats, follow-ups of
 bench events). Running it twice at one instant fires nothing the second time; two
 processes running it at once fire each timer once between them.
@@ -19,6 +21,7 @@ from sqlalchemy.engine import Engine
 from central.watch.alerts import Alert
 from central.watch.conditions import SWEEPS
 from central.watch.context import Watch
+from central.watch.reactor import react_pending
 from central.watch.rules import WatchRules
 from central.watch.timers import fire_due
 
@@ -51,6 +54,8 @@ def tick(
     rules = rules or WatchRules()
     started = time.perf_counter()
     fired: list[Alert] = []
+    # Waits for a reactor busy with a station rather than judge without its events.
+    react_pending(engine, skip_locked=False)
     with engine.begin() as conn:
         watch = Watch(conn=conn, now=now, rules=rules, site=site)
         for check in SWEEPS:

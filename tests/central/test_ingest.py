@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from central.db import events, shipments, station_history, stations
 from central.ingest import BatchRejected, record_status, record_statuses, store_batch
+from central.watch.reactor import react_pending
 from sync.messages import EventBatch, StationStatus, decode, encode
 from tests.support.central import batch, event
 
@@ -205,13 +206,16 @@ def test_a_payload_that_does_not_fit_its_model_is_stored_not_projected_and_logge
     bad_label = event("b1", 2, type="label.printed", order_no="A", job_id="j1", kind="waybill")
     unknown = event("b1", 3, type="pallet.wrapped", film_m=12)
     future = event("b1", 4).model_copy(update={"version": 2})
-    with caplog.at_level(logging.WARNING, logger="central.ingest"):
+    with caplog.at_level(logging.WARNING, logger="central"):
         assert store_batch(engine, batch("b1", bad_shipment, bad_label, unknown, future)) == 4
         # The station did not see the ack and resends: nothing is decoded twice.
         assert store_batch(engine, batch("b1", bad_shipment, bad_label, unknown, future)) == 4
+        # The watch reacts to them once: ingest logged the shipments, the watch the label.
+        assert react_pending(engine) == 4
+        assert react_pending(engine) == 0
     assert count(engine, events) == 4
     assert shipment_seqs(engine, "b1") == []
-    warnings = [r.getMessage() for r in caplog.records]
+    warnings = sorted(r.getMessage() for r in caplog.records)
     assert len(warnings) == 3, warnings
     assert "seq 1: shipment.shipped: parcel_no" in warnings[0]
     assert "seq 2: label.printed: verified: Field required" in warnings[1]

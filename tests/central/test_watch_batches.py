@@ -14,7 +14,6 @@ gives the false alarm alone.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from typing import Any
 

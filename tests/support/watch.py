@@ -17,6 +17,7 @@ from central.ingest import store_batch
 from central.orders import import_orders
 from central.watch import WatchRules, tick
 from central.watch.alerts import Alert
+from central.watch.reactor import react_pending
 from central.watch.rules import DeadlineRules
 from sync import topics
 from sync.messages import Event, new_event_id
@@ -103,10 +104,12 @@ def bench_batch(
     facts: list[tuple[str, dt.datetime, dict[str, Any]]],
     *,
     site: str = "wh1",
+    react: bool = True,
 ) -> list[Event]:
     """Record ``facts`` (type, when at the bench, payload) of ``station`` as the next
     seqs after what central holds, and store them as ONE batch, as the uplink sends a
-    backlog."""
+    backlog; then (``react``) the watch reacts to them, as central's reactor does once
+    the batch is acknowledged."""
     with engine.connect() as conn:
         held = conn.execute(
             sa.select(stations.c.acked_seq).where(stations.c.station == station)
@@ -138,6 +141,8 @@ def bench_batch(
             )
         )
     store_batch(engine, batch(station, *events), site=site)
+    if react:
+        react_pending(engine)
     return events
 
 
