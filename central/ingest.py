@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import operator
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -243,6 +244,11 @@ class BatchResult:
     name_conflict: str | None = None
     #: Events refused because their seq is held under another event id.
     integrity_refused: int = 0
+    #: Central's wall clock (epoch seconds) while it still held the station's row, just
+    #: before the commit: the ack's ``at``. A later batch of the station, in any worker,
+    #: commits after it, so acks in ``at`` order are in commit order (taken after the
+    #: commit, one worker's time could fall after another's later ack).
+    at: float | None = None
 
 
 _STATION_LOCK = (
@@ -352,9 +358,12 @@ def ingest_batch(
                 held=waiting | fresh.keys(),
             )
             conn.execute(_STATION_ACKED, {"acked_station": station, "acked": acked, "seen": now})
+            at = time.time()
     finally:
         _skew_tolerance.reset(token)
-    return BatchResult(acked=acked, name_conflict=claim.conflict, integrity_refused=len(refused))
+    return BatchResult(
+        acked=acked, name_conflict=claim.conflict, integrity_refused=len(refused), at=at
+    )
 
 
 def _refuse_batch(

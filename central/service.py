@@ -316,8 +316,16 @@ class CentralService:
         )
 
     def _ack(
-        self, station: str, *, seq: int, instance_id: str | None, name_conflict: str | None
+        self,
+        station: str,
+        *,
+        seq: int,
+        instance_id: str | None,
+        name_conflict: str | None,
+        at: float | None = None,
     ) -> None:
+        """Acknowledge ``seq`` to ``station``; ``at``: central's time of the commit it
+        names (:attr:`central.ingest.BatchResult.at`), else now."""
         if not self.session.connected:
             # Queued now, it would go out after the reconnect, behind acks other workers
             # sent meanwhile; the station sends its batch again and gets a fresh one.
@@ -330,7 +338,7 @@ class CentralService:
             station=station,
             seq=seq,
             instance_id=instance_id,
-            at=time.time(),
+            at=at if at is not None else time.time(),
             name_conflict=name_conflict,
         )
         self.session.publish(topics.ack(self.site, station), encode(ack))
@@ -405,6 +413,7 @@ class CentralService:
             seq=result.acked,
             instance_id=batch.instance_id,
             name_conflict=result.name_conflict,
+            at=result.at,
         )
         self._stored.set()
         if result.integrity_refused:

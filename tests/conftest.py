@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import pytest
 from packline.devbroker import MosquittoBroker
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Started in the background by a shell without job control (`make test &` in a script),
+# the suite inherits SIGINT ignored, and so would every process it starts: the tests
+# that stop a demo, an agent or a CLI with Ctrl-C (SIGINT) would wait for it in vain.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

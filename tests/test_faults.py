@@ -209,14 +209,16 @@ def test_central_killed_mid_batch_again_and_again(tmp_path: Path, broker: TunedB
             seed(s.db, station=s.name, count=1200)
             s.start()
         for kill in range(3):
-            before = _mark(central, "m1")
-            # Once it has committed more, it is in the middle of the next batches.
+            # More to send each time (central may have stored all there was), and once it
+            # has committed some of it, it is in the middle of the next batches.
+            station = stations[kill % 2]
+            before = _mark(central, station.name)
+            seed(station.db, station=station.name, count=300)
             wait_for(
-                lambda before=before: _mark(central, "m1") > before,
+                lambda before=before, name=station.name: _mark(central, name) > before,
                 what="central to store a batch",
             )
             central.kill()
-            seed(stations[kill % 2].db, station=stations[kill % 2].name, count=30)
             central.start()
         wait_for(lambda: _drained(stations), what="the outboxes to drain", timeout=180)
         _assert_delivered(central.db_url, stations)
