@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from central.db import open_db
+from central.watch.reactor import waiting
 from tests.support.central import postgres_reachable, postgres_schema
 from tests.support.fleet import TunedBroker, Worker, check_delivered, seed
 from tests.support.processes import Station
@@ -144,6 +146,17 @@ def main() -> int:
                     timeout=900,
                 )
                 result = check_delivered(db_url, [(s.name, s.db) for s in stations])
+                # The workers' reactors react to every stored event once it is acked.
+                engine = open_db(db_url)
+                try:
+                    wait_for(
+                        lambda: not waiting(engine),
+                        what="the watch to react to every stored event",
+                        timeout=300,
+                    )
+                    unreacted = sum(waiting(engine).values())
+                finally:
+                    engine.dispose()
             except Exception:
                 for log in sorted(workdir.rglob("*.log")):
                     tail = log.read_text(errors="replace").splitlines()[-15:]
@@ -170,11 +183,12 @@ def main() -> int:
     print(f"shipments counted twice:               {result.shipments_twice}")
     print(f"shipments projected out of seq order:  {result.out_of_order}")
     print(f"rows left in outboxes:                 {result.outbox_left}")
+    print(f"events the watch has not reacted to:   {unreacted}")
     print(f"problems:                              {len(result.problems)}")
     for problem in result.problems:
         print(f"  - {problem}")
     print(f"took {seconds:.0f} s")
-    return 0 if result.ok and result.recorded == result.stored else 1
+    return 0 if result.ok and result.recorded == result.stored and not unreacted else 1
 
 
 if __name__ == "__main__":
