@@ -2,8 +2,9 @@
 
 Read from the database at each scrape, so the numbers are the same whichever process
 wrote them (several workers, a tick run by hand): events received (Prometheus takes
-the ingest rate from it), backlog and the oldest unsent record's age per station, open
-exceptions by severity, alerts sent, dead letters by reason; the watch's tick
+the ingest rate from it), backlog and the oldest unsent record's age per station, the
+events stored that the watch has not reacted to yet per station, open exceptions by
+severity, alerts sent, dead letters by reason; the watch's tick
 durations come from the serving process's own watch thread.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine
 from central.db import READ_ONLY, events
 from central.deadletters import dead_letter_counts
 from central.views import list_stations
+from central.watch.reactor import waiting
 from central.watch.tables import alerts, exceptions
 
 __all__ = ["CONTENT_TYPE", "TickStats", "metrics_text"]
@@ -80,13 +82,21 @@ class _Central(Collector):
         online = GaugeMetricFamily(
             "packline_station_online", "1 while the station is online", labels=["station"]
         )
+        unwatched = GaugeMetricFamily(
+            "packline_watch_waiting_events",
+            "Events of a station stored and acknowledged that the watch has not reacted to",
+            labels=["station"],
+        )
+        behind = waiting(self.engine)
         for s in list_stations(self.engine, site=self.site):
             backlog.add_metric([s["station"]], float(s["backlog"]))
             oldest.add_metric([s["station"]], float(s["backlog_oldest_age_s"] or 0.0))
             online.add_metric([s["station"]], 1.0 if s["online"] else 0.0)
+            unwatched.add_metric([s["station"]], float(behind.get(s["station"], 0)))
         yield backlog
         yield oldest
         yield online
+        yield unwatched
 
         open_x = GaugeMetricFamily(
             "packline_open_exceptions", "Exceptions not yet resolved", labels=["severity"]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from central.ingest import record_status
+from central.watch.reactor import react_pending
 from sync.messages import StationStatus
 
 
@@ -28,7 +29,7 @@ def test_head_works_on_healthz_and_the_floor(live_url: str, client: httpx.Client
         assert anonymous.get("/metrics").status_code == 200
 
 
-def test_metrics(client: httpx.Client) -> None:
+def test_metrics(client: httpx.Client, engine: Engine) -> None:
     made = client.post("/api/exceptions", json={"type": "damaged", "description": "x"})
     assert made.status_code == 201
     resp = client.get("/metrics")
@@ -42,6 +43,10 @@ def test_metrics(client: httpx.Client) -> None:
     assert "packline_events_received_total 1.0" in text
     assert 'packline_alerts_sent_total{severity="major"} 0.0' in text
     assert 'packline_dead_letters_total{reason="invalid_value"} 0.0' in text
+    # Stored and acknowledged, not yet reacted to by the watch; then reacted to.
+    assert 'packline_watch_waiting_events{station="bench-01"} 1.0' in text
+    assert react_pending(engine) == 1
+    assert 'packline_watch_waiting_events{station="bench-01"} 0.0' in client.get("/metrics").text
 
 
 def test_api_docs_load_nothing_from_outside(client: httpx.Client) -> None:
