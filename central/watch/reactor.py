@@ -59,21 +59,46 @@ def waiting(engine: Engine) -> dict[str, int]:
         return {r.station: r.acked_seq - max(r.reacted, 0) for r in conn.execute(_WAITING)}
 
 
+#: (database, station, reacted seq) of the passes that failed and were logged: each
+#: once.
+_failed: set[tuple[str, str, int]] = set()
+
+
 def react_pending(engine: Engine, *, skip_locked: bool = True) -> int:
     """React to every stored event the watch has not reacted to; how many it did.
 
     ``skip_locked`` (PostgreSQL): leave a station another process is reacting to
-    right now to that process, rather than wait for it.
+    right now to that process, rather than wait for it. A station whose reactions fail
+    (the database, or a fault in a reaction) is logged once and left waiting, its
+    events stored, to be tried again at the next pass; the other stations go on.
+    Raises only when the database cannot be read at all.
     """
     done = 0
+    stuck: set[str] = set()
     while True:
         with engine.connect().execution_options(**READ_ONLY) as conn:
-            rows = conn.execute(_WAITING).all()
+            rows = [r for r in conn.execute(_WAITING) if r.station not in stuck]
         step = 0
         for row in rows:
-            step += _react_station(
-                engine, row.station, new=row.reacted < 0, skip_locked=skip_locked
-            )
+            try:
+                step += _react_station(
+                    engine, row.station, new=row.reacted < 0, skip_locked=skip_locked
+                )
+            except Exception as exc:
+                stuck.add(row.station)
+                said = (str(engine.url), row.station, int(row.reacted))
+                if said in _failed:
+                    log.debug("station %s: reactions still fail: %s", row.station, exc)
+                    continue
+                _failed.add(said)
+                log.exception(
+                    "could not react to the events of station %s after seq %s (%s: %s); "
+                    "they stay stored and are tried again",
+                    row.station,
+                    max(row.reacted, 0),
+                    type(exc).__name__,
+                    exc,
+                )
         done += step
         if step == 0:
             return done

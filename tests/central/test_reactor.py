@@ -5,6 +5,7 @@ however often a reactor is killed; a tick reacts to what waits before it judges.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import random
 import signal
@@ -12,7 +13,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -20,9 +23,11 @@ from central.db import stations
 from central.watch import WatchRules
 from central.watch.context import Watch
 from central.watch.deadlines import list_deadlines
+from central.watch.reactions import REACTIONS
 from central.watch.reactor import react_pending, waiting
 from central.watch.tables import ticket_history, watch_cursors
 from central.watch.tickets import open_ticket
+from sync.events import OrderPacked
 from tests.support.watch import PAID, H, M, bench_batch, kinds, make_order, put_orders, ticks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +134,42 @@ def test_reactors_killed_mid_backlog_react_to_every_event_once(engine: Engine, d
     assert {o: sorted(by_ticket[t]) for o, t in tickets.items()} == {
         o: sorted(inspected[o]) for o in orders
     }
+
+
+def test_a_reaction_that_fails_holds_up_its_station_only_and_is_logged_once(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    put_orders(engine, make_order("A"), make_order("B"))
+
+    def faulty(_c: object, row: Any, payload: Any, _at: object, _now: object) -> None:
+        if payload.order_no == "B":
+            raise RuntimeError("a fault in a reaction")
+
+    # A fault injected into one reaction (the reactor under test is left as it is).
+    REACTIONS[OrderPacked.TYPE].insert(0, faulty)
+    try:
+        packed = {"operator": "li", "parcel_count": 1}
+        bench_batch(engine, "bench-01", [("order.packed", PAID + H, {**packed, "order_no": "A"})],
+                    react=False)  # fmt: skip
+        bench_batch(engine, "bench-02", [("order.packed", PAID + H, {**packed, "order_no": "B"})],
+                    react=False)  # fmt: skip
+        with caplog.at_level(logging.ERROR, logger="central.watch.reactor"):
+            assert react_pending(engine) == 1  # bench-01's
+            assert react_pending(engine) == 0  # bench-02 still fails, said once
+        errors = [r.getMessage() for r in caplog.records]
+        # The tick goes on for everyone else.
+        assert kinds(ticks(engine, PAID + 25 * H)) == [("opened", "B")]
+        assert len(errors) == 1 and "station bench-02 after seq 0" in errors[0], errors
+        assert "a fault in a reaction" in errors[0]
+        assert waiting(engine) == {"bench-02": 1}
+        assert list_deadlines(engine, order_no="A", state="met")[0]["which"] == "pack"
+    finally:
+        REACTIONS[OrderPacked.TYPE].remove(faulty)
+    # Once the fault is gone, the waiting event is reacted to, once.
+    assert react_pending(engine) == 1
+    assert waiting(engine) == {}
+    # Met in time by the bench's clock after the tick declared it late: a false alarm,
+    # resolved by the next tick.
+    ticks(engine, PAID + 25 * H + M)
+    (pack,) = [d for d in list_deadlines(engine, order_no="B") if d["which"] == "pack"]
+    assert pack["state"] == "met" and pack["on_time"] is True
