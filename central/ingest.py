@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine, RowMapping
 
-from central.db import by_keys, events, shipments, stations, utcnow
+from central.db import by_keys, each_key, events, shipments, stations, utcnow
 from central.deadletters import record_dead_letter
 from central.health import (
     DEFAULT_BACKLOG_ALERT_AFTER,
@@ -149,8 +149,8 @@ _shipment_rows: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvar
 def _shipments_written(conn: Connection) -> Iterator[None]:
     """The shipments projected inside this block are inserted in one executemany when
     it ends without an error, rather than a statement each. Nothing inside reads the
-    shipments table: the reactions count a batch's shipments on from what they read
-    when it began, and judge deadlines when it ends (:mod:`central.watch.reactions`)."""
+    shipments table: only the projections run there (the watch reacts after the ack,
+    :mod:`central.watch.reactor`)."""
     rows: list[dict[str, Any]] = []
     token = _shipment_rows.set(rows)
     try:
@@ -582,10 +582,10 @@ def _held_by_id_or_seq(dialect: str) -> sa.CompoundSelect[Any]:
         by_id = by_keys(dialect, sa.select(*columns), events.c.event_id, "ids")
         by_seq = by_keys(dialect, sa.select(*columns).where(station), events.c.seq, "seqs")
     else:
-        each_id = sa.func.json_each(sa.bindparam("ids", type_=sa.JSON)).table_valued("value")
-        each_seq = sa.func.json_each(sa.bindparam("seqs", type_=sa.JSON)).table_valued("value")
-        by_id = sa.select(*columns).where(events.c.event_id.in_(sa.select(each_id.c.value)))
-        by_seq = sa.select(*columns).where(station, events.c.seq.in_(sa.select(each_seq.c.value)))
+        ids = sa.select(each_key(dialect, "ids", events.c.event_id.type).c.value)
+        seqs = sa.select(each_key(dialect, "seqs", events.c.seq.type).c.value)
+        by_id = sa.select(*columns).where(events.c.event_id.in_(ids))
+        by_seq = sa.select(*columns).where(station, events.c.seq.in_(seqs))
     return sa.union_all(
         by_id,
         by_seq,

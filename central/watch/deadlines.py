@@ -33,7 +33,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from central import timefix
-from central.db import READ_ONLY, by_keys, events, orders, shipments, station_boots, stations
+from central.db import (
+    READ_ONLY,
+    by_keys,
+    each_key,
+    events,
+    orders,
+    shipments,
+    station_boots,
+    stations,
+)
 from central.watch import escalation
 from central.watch.alerts import queue_alert
 from central.watch.context import Watch, when
@@ -62,6 +71,7 @@ __all__ = [
     "note_shipped",
     "note_station",
     "note_stations",
+    "order_bodies",
     "plan",
     "reevaluate_order",
     "sync_order",
@@ -257,7 +267,7 @@ def _lock_many(dialect: str) -> sa.Select[Any]:
     return by_keys(dialect, query, deadlines.c.order_no, "order_nos")
 
 
-# The deadline rows of one ingest batch's orders, locked and read by one query
+# The deadline rows of the orders of one reactor pass, locked and read by one query
 # (:func:`held_for`): (order_no, which) → row, None for a deadline the order has not.
 # An entry goes as soon as anything here writes that order's deadlines.
 _held: contextvars.ContextVar[dict[tuple[str, str], sa.RowMapping | None] | None] = (
@@ -539,8 +549,9 @@ def _parcels_query(dialect: str) -> sa.Select[Any]:
 
 @functools.cache
 def _bodies_query(dialect: str) -> sa.Select[Any]:
-    query = sa.select(orders.c.order_no, orders.c.body)
-    return by_keys(dialect, query, orders.c.order_no, "body_orders")
+    order_no = each_key(dialect, "body_orders", orders.c.order_no.type).c.value
+    body = sa.select(orders.c.body).where(orders.c.order_no == order_no).scalar_subquery()
+    return sa.select(order_no, body)
 
 
 #: Orders per query when a batch's parcels or parcel counts are read.
@@ -573,15 +584,21 @@ def _parcels_of(conn: Connection, order_nos: Collection[str]) -> dict[str, list[
     return found
 
 
-def _parcel_counts(conn: Connection, order_nos: Collection[str]) -> dict[str, int]:
-    """How many parcels each order ships in (1 for an order central does not hold)."""
-    counts = dict.fromkeys(order_nos, 1)
+def order_bodies(conn: Connection, order_nos: Collection[str]) -> dict[str, Any]:
+    """Each order's stored body (None for an order central does not hold), one query
+    per 500 orders."""
+    bodies: dict[str, Any] = {}
     wanted = sorted(order_nos)
     for start in range(0, len(wanted), _CHUNK):
         chunk = {"body_orders": wanted[start : start + _CHUNK]}
         for order_no, body in conn.execute(_bodies_query(conn.dialect.name), chunk):
-            counts[order_no] = parcel_count_of(body)
-    return counts
+            bodies[order_no] = body
+    return bodies
+
+
+def _parcel_counts(conn: Connection, order_nos: Collection[str]) -> dict[str, int]:
+    """How many parcels each order ships in (1 for an order central does not hold)."""
+    return {o: parcel_count_of(body) for o, body in order_bodies(conn, order_nos).items()}
 
 
 def _last_parcel(parcels: list[tuple[int, Met]], count: int) -> Met | None:
@@ -700,38 +717,31 @@ def note_packed(
     conn: Connection, *, order_no: str, station: str, event_id: str, at: dt.datetime,
     now: dt.datetime,
 ) -> None:  # fmt: skip
-    """The bench recorded ``order.packed`` (``at`` by its clock): the pack deadline.
-    Within :func:`meeting`, judged when the batch ends."""
-    met = Met(at=at, station=station, event_id=event_id)
-    pending = _meeting.get()
-    if pending is not None:
-        pending.packed.setdefault(order_no, []).append(met)
-        pending.now = now
-        return
-    d = _lock(conn, order_no, "pack")
-    if d is None or (d["met_at"] is not None and d["met_at"] <= at):
-        return
-    _apply_now(conn, d, met, now)
+    """The bench recorded ``order.packed`` (``at`` by its clock): the pack deadline,
+    judged when the :func:`meeting` it is noted in ends."""
+    with _noting(conn, now) as pending:
+        pending.packed.setdefault(order_no, []).append(
+            Met(at=at, station=station, event_id=event_id)
+        )
 
 
 def note_shipped(conn: Connection, *, order_no: str, now: dt.datetime) -> None:
     """A parcel of the order shipped: the pack deadline, and the ship deadline once its
-    last parcel has. Within :func:`meeting`, judged when the batch ends."""
-    pending = _meeting.get()
-    if pending is not None:
+    last parcel has, judged when the :func:`meeting` it is noted in ends."""
+    with _noting(conn, now) as pending:
         pending.shipped.add(order_no)
+
+
+@contextlib.contextmanager
+def _noting(conn: Connection, now: dt.datetime) -> Iterator[_Meeting]:
+    """The :func:`meeting` under way, or one for this event alone."""
+    with contextlib.ExitStack() as stack:
+        if _meeting.get() is None:
+            stack.enter_context(meeting(conn))
+        pending = _meeting.get()
+        assert pending is not None
         pending.now = now
-        return
-    d = _lock(conn, order_no, "pack")
-    if d is not None:
-        met = _pack_met(conn, order_no, d["met_event_id"])
-        if met is not None and (d["met_at"] is None or met.at < d["met_at"]):
-            _apply_now(conn, d, met, now)
-    d = _lock(conn, order_no, "ship")
-    if d is not None:
-        met = _ship_met(conn, order_no)
-        if met is not None:
-            _apply_now(conn, d, met, now)
+        yield pending
 
 
 @dataclasses.dataclass
@@ -753,7 +763,8 @@ _meeting: contextvars.ContextVar[_Meeting | None] = contextvars.ContextVar(
 @contextlib.contextmanager
 def meeting(conn: Connection, *, bodies: Mapping[str, Any] | None = None) -> Iterator[None]:
     """Judge the deadlines that the packings and shipments noted inside this block
-    (one ingested batch's) met, set-wise when it ends without an error: one query for
+    (one reactor pass over a station's events) met, set-wise when it ends without an
+    error: one query for
     their orders' parcels, one for their parcel counts (none when ``bodies`` holds the
     stored bodies of those orders), and a statement per kind of write, instead of
     about ten statements per order (bench/ingest.py).
@@ -762,7 +773,7 @@ def meeting(conn: Connection, *, bodies: Mapping[str, Any] | None = None) -> Ite
     deadline is judged once, by the earliest packing or shipment (pack) and the last
     parcel's first shipment (ship) of everything recorded, as judging each event in
     turn ends. A deadline met late and then, in the same batch, in time is not first
-    noted as late. The shipment rows of the batch must be written when it ends.
+    noted as late. The shipment rows of these events are stored already (by ingest).
     """
     pending = _Meeting()
     token = _meeting.set(pending)

@@ -27,9 +27,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from central import timefix
-from central.db import by_keys, each_key, orders, shipments
+from central.db import by_keys, orders, shipments
 from central.watch.context import Watch, when
-from central.watch.deadlines import meeting, note_packed, note_shipped, note_station
+from central.watch.deadlines import (
+    meeting,
+    note_packed,
+    note_shipped,
+    note_station,
+    order_bodies,
+)
 from central.watch.exceptions import OPEN_STATES, add_note, find_by_source, open_exception
 from central.watch.rules import WatchRules
 from central.watch.tables import exceptions
@@ -83,7 +89,7 @@ def reacts_to(type_name: str) -> Callable[[Reaction], Reaction]:
 
 
 BatchScope = Callable[[Connection, Sequence[EventPayload]], AbstractContextManager[None]]
-#: Scopes entered around the reactions of one ingested batch (:func:`batch`), with the
+#: Scopes entered around the reactions of one reactor pass (:func:`batch`), with the
 #: batch's payloads: a reaction reads what it needs for the whole batch in one query
 #: when its scope begins, or collects rows and writes them set-wise when it ends —
 #: still in the batch's transaction.
@@ -212,27 +218,19 @@ def _shipments_of_batch(conn: Connection, payloads: Sequence[EventPayload]) -> I
     if not order_nos:
         yield
         return
-    known = {order_no: _Shipped() for order_no in order_nos}
-    dialect = conn.dialect.name
+    bodies = order_bodies(conn, order_nos)
+    known = {order_no: _Shipped(body=body) for order_no, body in bodies.items()}
     for start in range(0, len(order_nos), 500):
         chunk = {"order_nos": order_nos[start : start + 500]}
-        for order_no, body in conn.execute(_bodies_query(dialect), chunk):
-            known[order_no].body = body
-        for order_no, shipment_id, event_id in conn.execute(_shipments_query(dialect), chunk):
+        for order_no, shipment_id, event_id in conn.execute(
+            _shipments_query(conn.dialect.name), chunk
+        ):
             known[order_no].shipments[event_id] = shipment_id
     token = _shipped_orders.set(known)
     try:
         yield
     finally:
         _shipped_orders.reset(token)
-
-
-@functools.cache
-def _bodies_query(dialect: str) -> sa.Select[Any]:
-    """Each order of a list and its stored body (None when central does not hold it)."""
-    order_no = each_key(dialect, "order_nos", orders.c.order_no.type).c.value
-    body = sa.select(orders.c.body).where(orders.c.order_no == order_no).scalar_subquery()
-    return sa.select(order_no, body)
 
 
 @functools.cache

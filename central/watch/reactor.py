@@ -109,18 +109,7 @@ _CURSOR = sa.select(watch_cursors.c.reacted_seq).where(
 )
 _ACKED = sa.select(stations.c.acked_seq).where(stations.c.station == sa.bindparam("station"))
 _EVENTS = (
-    sa.select(
-        events.c.event_id,
-        events.c.station,
-        events.c.seq,
-        events.c.type,
-        events.c.version,
-        events.c.at_wall,
-        events.c.at_mono,
-        events.c.boot_id,
-        events.c.payload,
-        events.c.received_at,
-    )
+    sa.select(events)
     .where(
         events.c.station == sa.bindparam("station"),
         events.c.seq > sa.bindparam("after"),
