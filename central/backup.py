@@ -57,7 +57,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from central.db import _create_engine
+from central.db import _create_engine, error_reason
 from sync.errors import UserError
 
 __all__ = [
@@ -418,7 +418,7 @@ def backup(
             note=note,
         )
     except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = error_reason(exc)
         raise BackupError(f"cannot back up {_shown(engine)}: {reason}") from None
     finally:
         engine.dispose()
@@ -712,7 +712,7 @@ def restore(source: Path, url: str) -> RestoreResult:
             _bump_sequences(engine)
         result.tables = _check_counts(engine, chain[-1])
     except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = error_reason(exc)
         raise BackupError(f"cannot restore into {_shown(engine)}: {reason}") from None
     finally:
         engine.dispose()

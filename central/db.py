@@ -28,6 +28,7 @@ __all__ = [
     "by_keys",
     "dead_letters",
     "each_key",
+    "error_reason",
     "events",
     "metadata",
     "migrate",
@@ -55,6 +56,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 class DatabaseUnavailable(UserError, RuntimeError):
     """The database cannot be opened or migrated; ``str()`` says why, on one line."""
+
+
+def error_reason(exc: BaseException) -> str:
+    """A database error's reason on one line: the driver's message, without the SQL
+    and parameters SQLAlchemy appends to it."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def by_keys(
@@ -422,7 +430,7 @@ def open_db(url: str) -> Engine:
         migrate(engine)
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = error_reason(exc)
         raise DatabaseUnavailable(
             f"cannot open database {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from None

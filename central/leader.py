@@ -32,6 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from central.db import error_reason
+
 __all__ = ["LOCK_CLASS", "Leadership", "default_worker_name", "lock_key"]
 
 log = logging.getLogger(__name__)
@@ -124,7 +126,7 @@ class Leadership:
             self._failing = False
         except sa.exc.SQLAlchemyError as exc:
             if not self._failing:
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                reason = error_reason(exc)
                 log.warning("the leader lock's connection failed: %s; trying again", reason)
             self._failing = True
             self._release()

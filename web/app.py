@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from central.db import READ_ONLY, utcnow
+from central.db import READ_ONLY, error_reason, utcnow
 from central.floor import FloorModel, TileRules
 from central.settings import CentralSettings
 from central.users import authenticate, end_session, start_session
@@ -209,7 +209,7 @@ def create_app(
             with engine.connect().execution_options(**READ_ONLY) as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            reason = error_reason(exc)
             return JSONResponse({"status": "error", "db": reason}, status_code=503)
         waiting = broker_state() if broker_state is not None else None
         if waiting is not None:

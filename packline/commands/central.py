@@ -98,9 +98,6 @@ def import_orders(
     config: Path | None = CONFIG,
 ) -> None:
     """Add or update orders from FILE; all of it or, on any error, nothing."""
-    import sqlalchemy as sa
-
-    from central.db import DatabaseUnavailable, open_db
     from central.orders import OrderFileError, read_orders_file
     from central.orders import import_orders as run
     from central.settings import CentralSettings, shown_db_url
@@ -111,17 +108,8 @@ def import_orders(
         batch = read_orders_file(file)
     except OrderFileError as exc:
         raise UserError(f"nothing imported: {exc}") from None
-    try:
-        engine = open_db(settings.db_url)
-    except DatabaseUnavailable as exc:
-        raise UserError(str(exc)) from None
-    try:
-        result = run(engine, batch, deadlines=settings.deadlines)
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise UserError(f"nothing imported from {file}: database error: {reason}") from None
-    finally:
-        engine.dispose()
+    with _database(settings.db_url, failing=f"nothing imported from {file}: database error") as db:
+        result = run(db, batch, deadlines=settings.deadlines)
     for warning in result.warnings():
         typer.echo(f"{file}: {warning}", err=True)
     typer.echo(f"{file}: {result.summary()}; database {shown_db_url(settings.db_url)}")
@@ -173,18 +161,18 @@ def _settings(config: Path | None, **overrides: Any) -> CentralSettings:
 
 
 @contextmanager
-def _database(url: str) -> Iterator[Engine]:
-    """The migrated database at ``url``; database errors become one line."""
+def _database(url: str, *, failing: str = "database error") -> Iterator[Engine]:
+    """The migrated database at ``url``; a database error in the block becomes one
+    line, ``{failing}: {reason}`` (one that cannot be opened says so already)."""
     import sqlalchemy as sa
 
-    from central.db import open_db
+    from central.db import error_reason, open_db
 
     engine = open_db(url)
     try:
         yield engine
     except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise UserError(f"database error: {reason}") from None
+        raise UserError(f"{failing}: {error_reason(exc)}") from None
     finally:
         engine.dispose()
 
@@ -466,21 +454,14 @@ def dead_letters(
     """List the station messages central set aside (malformed, oversized, ...)."""
     import json
 
-    from central.db import DatabaseUnavailable, open_db
     from central.deadletters import dead_letter_counts, list_dead_letters
     from central.settings import CentralSettings, shown_db_url
     from packline.settings import load_settings
 
     settings = load_settings(CentralSettings, config, db_url=db_url)
-    try:
-        engine = open_db(settings.db_url)
-    except DatabaseUnavailable as exc:
-        raise UserError(str(exc)) from None
-    try:
+    with _database(settings.db_url) as engine:
         counts = dead_letter_counts(engine)
         letters = list_dead_letters(engine, limit=limit, station=station)
-    finally:
-        engine.dispose()
     if as_json:
         typer.echo(json.dumps({"counts": counts, "dead_letters": letters}, ensure_ascii=False))
         return

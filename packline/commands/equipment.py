@@ -46,22 +46,16 @@ def equipment_list(
     config: Path | None = CONFIG,
 ) -> None:
     """Every printer and scanner, with state, label stock, faults and maintenance."""
-    from central.db import DatabaseUnavailable, open_db
     from central.equipment import equipment_ledger
     from central.settings import CentralSettings
+    from packline.commands.central import _database
     from packline.settings import load_settings
 
     settings = load_settings(CentralSettings, config, db_url=db_url)
-    try:
-        engine = open_db(settings.db_url)
-    except DatabaseUnavailable as exc:
-        raise UserError(str(exc)) from None
-    try:
+    with _database(settings.db_url) as engine:
         ledger = equipment_ledger(
             engine, now=dt.datetime.now(dt.UTC), labels_low=settings.labels_low, station=station
         )
-    finally:
-        engine.dispose()
     if as_json:
         typer.echo(json.dumps(ledger, ensure_ascii=False, indent=2))
         return
@@ -104,29 +98,18 @@ def equipment_note(
     config: Path | None = CONFIG,
 ) -> None:
     """Add a maintenance entry to a device's record (entries are never changed)."""
-    import sqlalchemy as sa
-
-    from central.db import DatabaseUnavailable, open_db
     from central.equipment import add_note
     from central.settings import CentralSettings
+    from packline.commands.central import _database
     from packline.settings import load_settings
 
     settings = load_settings(CentralSettings, config, db_url=db_url)
     when = _time(at, "--at")
-    try:
-        engine = open_db(settings.db_url)
-    except DatabaseUnavailable as exc:
-        raise UserError(str(exc)) from None
-    try:
+    with _database(settings.db_url, failing="nothing recorded: database error") as engine:
         note = add_note(
             engine, station=station, device=device, text=text, by=by, kind=kind, at=when,
             now=dt.datetime.now(dt.UTC), device_id=device_id,
         )  # fmt: skip
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise UserError(f"nothing recorded: database error: {reason}") from None
-    finally:
-        engine.dispose()
     typer.echo(
         f"entry #{note['id']} recorded: {note['station']} {note['device']} {note['device_id']}: "
         f"{note['kind']} by {note['by']} at {note['at'][:16]}: {note['text']}"

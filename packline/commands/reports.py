@@ -72,11 +72,9 @@ def _duration(value: Any) -> str:
 
 def _run(kind: str, text: str, *, config: Path | None, db_url: str | None,
          csv_file: Path | None, as_json: bool, now: str | None) -> None:  # fmt: skip
-    import sqlalchemy as sa
-
-    from central.db import DatabaseUnavailable, open_db
     from central.reports import build_report, parse_period, report_csv, site_zone
     from central.settings import CentralSettings
+    from packline.commands.central import _database
     from packline.settings import load_settings
 
     settings = load_settings(CentralSettings, config, db_url=db_url)
@@ -85,20 +83,11 @@ def _run(kind: str, text: str, *, config: Path | None, db_url: str | None,
     at = _now(now)
     if csv_file is not None and str(csv_file) != "-" and not csv_file.parent.is_dir():
         raise UserError(f"cannot write {csv_file}: no folder {csv_file.parent}")
-    try:
-        engine = open_db(settings.db_url)
-    except DatabaseUnavailable as exc:
-        raise UserError(str(exc)) from None
-    try:
+    with _database(settings.db_url) as engine:
         report = build_report(
             engine, period, now=at, default_dept=options["default_dept"],
             departments=options["departments"],
         )  # fmt: skip
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise UserError(f"database error: {reason}") from None
-    finally:
-        engine.dispose()
     if csv_file is not None:
         text_csv = report_csv(report)
         if str(csv_file) == "-":

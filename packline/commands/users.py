@@ -8,8 +8,7 @@ standard input with ``--password-stdin``); ``passwd``, ``remove``, ``list`` and
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -37,25 +36,6 @@ PASSWORD_STDIN = typer.Option(
 T = TypeVar("T")
 
 
-@contextmanager
-def _database(config: Path | None, db_url: str | None) -> Iterator[Engine]:
-    import sqlalchemy as sa
-
-    from central.db import open_db
-    from central.settings import CentralSettings
-    from packline.settings import load_settings
-
-    settings = load_settings(CentralSettings, config, db_url=db_url)
-    engine = open_db(settings.db_url)
-    try:
-        yield engine
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise UserError(f"database error: {reason}") from None
-    finally:
-        engine.dispose()
-
-
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline()
@@ -73,7 +53,12 @@ def _password(from_stdin: bool) -> str:
 
 
 def _run(config: Path | None, db_url: str | None, step: Callable[[Engine], T]) -> T:
-    with _database(config, db_url) as engine:
+    from central.settings import CentralSettings
+    from packline.commands.central import _database
+    from packline.settings import load_settings
+
+    settings = load_settings(CentralSettings, config, db_url=db_url)
+    with _database(settings.db_url) as engine:
         return step(engine)
 
 
