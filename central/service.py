@@ -27,7 +27,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from central.db import READ_ONLY, stations, utcnow
+from central.db import READ_ONLY, error_reason, stations, utcnow
 from central.deadletters import record_dead_letter
 from central.health import DEFAULT_BACKLOG_ALERT_AFTER
 from central.ingest import BatchRejected, StatusUpdate, ingest_batch, record_statuses
@@ -210,8 +210,9 @@ class CentralService:
         self._downlink.start()
 
     def wait_connected(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the broker to accept us."""
-        return self.session.wait_connected(timeout)
+        """Wait up to ``timeout`` seconds for the broker to accept us and answer our
+        subscriptions: from then on every station's batch reaches us."""
+        return self.session.wait_subscribed(timeout)
 
     def health_probes(self) -> dict[str, Callable[[], str | None]]:
         """What systemd's watchdog checks of this service (:mod:`sync.sdnotify`):
@@ -302,7 +303,7 @@ class CentralService:
                     key=letter.key,
                 )
         except sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            reason = error_reason(exc)
             log.error("could not keep a dead letter from %s: %s", message.topic, reason)
             times = 1
         level = logging.WARNING if times == 1 else logging.DEBUG

@@ -252,6 +252,9 @@ class MqttSession:
         self._refused_topics: set[str] = set()
         self._state = SessionState(connected=False, reason="not started", since=time.monotonic())
         self._connected = threading.Event()
+        #: Set once the broker has answered the subscriptions sent on this connect.
+        self._subscribed = threading.Event()
+        self._subscribing: int | None = None
         self._stopping = False
         self._started = False
         #: Messages the broker took, and messages it did not (a failure reason code,
@@ -334,6 +337,15 @@ class MqttSession:
         """Wait up to ``timeout`` s for the broker to accept the session."""
         return self._connected.wait(timeout)
 
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the broker to accept the session and answer the
+        subscriptions sent on this connect (a refused one is logged): from then on a
+        message published to a routed topic reaches this session."""
+        deadline = time.monotonic() + timeout
+        if not self._connected.wait(timeout):
+            return False
+        return self._subscribed.wait(max(0.0, deadline - time.monotonic()))
+
     @property
     def state(self) -> SessionState:
         """Connected or not, and the last reason in words."""
@@ -353,6 +365,7 @@ class MqttSession:
         if connected:
             self._connected.set()
         else:
+            self._subscribed.clear()
             self._connected.clear()
         self._notify(listeners, state)
         return state
@@ -447,8 +460,12 @@ class MqttSession:
             with self._lock:
                 routes = [(r.topic_filter, r.qos) for r in self._routes]
                 listeners = list(self._connect_listeners)
+            self._subscribed.clear()
             if routes:
-                client.subscribe(routes)
+                # The SUBACK comes on this (the network) thread, after this callback.
+                self._subscribing = client.subscribe(routes)[1]
+            else:
+                self._subscribed.set()
             state = self._set_state(connected=True, reason="connected")
             self._log(
                 logging.INFO, "connected to the broker at %s as %s", self.broker, self.client_id
@@ -513,7 +530,7 @@ class MqttSession:
         self,
         _client: mqtt.Client,
         _userdata: object,
-        _mid: int,
+        mid: int,
         reason_codes: list[ReasonCode],
         _properties: Properties | None,
     ) -> None:
@@ -521,6 +538,9 @@ class MqttSession:
             refused = [str(rc) for rc in reason_codes if rc.is_failure]
             if refused:
                 log.warning("the broker refused a subscription: %s", ", ".join(refused))
+            if mid == self._subscribing:
+                self._subscribing = None
+                self._subscribed.set()
         except Exception:
             log.exception("error in the subscribe callback of %s", self.client_id)
 

@@ -173,13 +173,16 @@ def test_every_connect_subscribes_again(tmp_path: Path) -> None:
             f"cannot reach the broker at {broker.url}: connection refused"
         )
         broker.start()
-        assert session.wait_connected(30)
+        assert session.wait_subscribed(30)
         assert len(connects) == 2 and session.state.reason == "connected"
         sender = MqttSession(client_id=_id(), url=broker.url, session_expiry=0)
         sender.start()
         try:
             assert sender.wait_connected(20)
-            assert deliver(sender, "t/again", got).topic == "t/again"
+            # Subscribed again once wait_subscribed says so: the first message arrives.
+            sent = sender.publish("t/again", b"first")
+            assert sent.wait(10) and sent.reason == "Success (0x00)"
+            assert got.get(timeout=10).payload == b"first"
         finally:
             sender.stop()
     finally:
@@ -193,6 +196,26 @@ def test_every_connect_subscribes_again(tmp_path: Path) -> None:
         "connected",
         "stopped",
     ]
+
+
+def test_once_subscribed_the_first_message_published_reaches_the_session(
+    broker: MosquittoBroker, sender: MqttSession
+) -> None:
+    for n in range(10):
+        topic = f"t/{uuid.uuid4().hex[:8]}/first"
+        got: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        receiver = MqttSession(client_id=_id(), url=broker.url, session_expiry=0)
+        receiver.route(topic, got.put)
+        receiver.start()
+        try:
+            assert receiver.wait_subscribed(20)
+            sent = sender.publish(topic, f"{n}".encode())
+            # "No matching subscribers" had the broker not taken the SUBSCRIBE yet.
+            assert sent.wait(10) and sent.reason == "Success (0x00)", sent
+            assert got.get(timeout=10).payload == f"{n}".encode()
+        finally:
+            receiver.stop()
+    assert not receiver.wait_subscribed(0.1)  # stopped: not subscribed any more
 
 
 def test_a_peer_that_is_not_a_broker_is_said_once_not_at_every_retry(
