@@ -6,6 +6,7 @@ stderr (``packline: error: ...`` naming the problem and what to do) and no trace
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import socket
@@ -49,6 +50,27 @@ def _huge_png(tmp: Path) -> None:
 
 def _random_bytes_script(tmp: Path) -> None:
     (tmp / "scans.txt").write_bytes(b"\xff\xfe" + random.Random(3).randbytes(4096))
+
+
+def _central_table_replaced(table: str) -> Callable[[Path], None]:
+    """A migrated central database whose ``table`` was replaced by one that lacks its
+    columns: every statement on it fails inside the database."""
+
+    def setup(tmp: Path) -> None:
+        import sqlite3
+
+        from central.db import open_db
+
+        open_db(f"sqlite:///{tmp}/central.sqlite").dispose()
+        with contextlib.closing(sqlite3.connect(tmp / "central.sqlite")) as conn:
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"CREATE TABLE {table} (x TEXT)")
+            conn.commit()
+
+    return setup
+
+
+CENTRAL_DB = ("--db-url", "sqlite:///{tmp}/central.sqlite")
 
 
 def _agent_args(*more: str) -> tuple[str, ...]:
@@ -244,6 +266,40 @@ CASES: dict[str, Case] = {
     ),
     "label-commands-to-a-txt": Case(
         ("label", "commands", "--out", "{tmp}/sheet.txt"), ("must end in .pdf or .png",)
+    ),
+    "central-import-database-error": Case(
+        ("central", "import-orders", str(EXAMPLE), *CENTRAL_DB),
+        ("nothing imported from", "order.json: database error: no such column: orders."),
+        _central_table_replaced("orders"),
+    ),
+    "central-user-list-database-error": Case(
+        ("central", "user", "list", *CENTRAL_DB),
+        ("database error: no such column: users.",),
+        _central_table_replaced("users"),
+    ),
+    "central-report-database-error": Case(
+        ("central", "report", "weekly", "--week", "2026-W48", *CENTRAL_DB),
+        ("database error: no such column: shipments.",),
+        _central_table_replaced("shipments"),
+    ),
+    "central-equipment-note-database-error": Case(
+        (
+            "central",
+            "equipment",
+            "note",
+            "bench-01",
+            "--device",
+            "printer",
+            "--text",
+            "t",
+            "--by",
+            "amy",
+            "--device-id",
+            "X",
+            *CENTRAL_DB,
+        ),
+        ("nothing recorded: database error: no such column: equipment_notes.",),
+        _central_table_replaced("equipment_notes"),
     ),
     "broker-port-out-of-range": Case(
         _agent_args("--data-dir", "{tmp}", "--mqtt-url", "mqtt://127.0.0.1:99999"),
