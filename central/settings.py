@@ -7,10 +7,9 @@ import os
 import re
 import zoneinfo
 from pathlib import Path
-from typing import Self
 
 import sqlalchemy as sa
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from central.watch.rules import (
@@ -26,7 +25,7 @@ from central.watch.rules import (
     policy_table,
     routing_table,
 )
-from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
+from sync.mqtt import BrokerSettings
 
 __all__ = ["CentralSettings", "default_db_path", "shown_db_url"]
 
@@ -56,7 +55,7 @@ def shown_db_url(url: str) -> str:
         return url  # not a URL at all; opening it fails with its own message
 
 
-class CentralSettings(BaseSettings):
+class CentralSettings(BrokerSettings, BaseSettings):
     """Where central keeps its data, which broker and site it serves, where the page is.
 
     Load with ``packline.settings.load_settings(CentralSettings, path, **overrides)``;
@@ -68,12 +67,6 @@ class CentralSettings(BaseSettings):
     db_url: str = Field(
         default_factory=_default_db_url,
         description="sqlite:///PATH or postgresql+psycopg://user@host:5432/db",
-    )
-    mqtt_url: str = Field(
-        default="mqtt://127.0.0.1:1883", description="mqtt://[user[:pw]@]host[:port]"
-    )
-    mqtt_url_file: Path | None = Field(
-        default=None, description="a file holding the broker URL (docs/broker.md)"
     )
     site: str = Field(default="demo", min_length=1, max_length=64)
     timezone: str = Field(
@@ -186,25 +179,3 @@ class CentralSettings(BaseSettings):
             stalled_after=self.stalled_after,
             tickets=self.tickets,
         )
-
-    @field_validator("mqtt_url")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        check_broker_url(value)  # its ValueError names what is wrong, never the password
-        return value
-
-    @field_validator("mqtt_url_file")
-    @classmethod
-    def _broker_url_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            read_url_file(value)  # unreadable or not a URL: one line naming the file
-        return value
-
-    @model_validator(mode="after")
-    def _broker_url_from_file(self) -> Self:
-        self.mqtt_url = broker_url_setting(
-            mqtt_url=self.mqtt_url,
-            mqtt_url_file=self.mqtt_url_file,
-            url_given="mqtt_url" in self.model_fields_set,
-        )
-        return self

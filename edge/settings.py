@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from drivers.labels.sizes import label_size
-from sync.mqtt import broker_url_setting, check_broker_url, read_url_file
+from sync.mqtt import BrokerSettings
 
 __all__ = ["NAME", "StationSettings"]
 
@@ -25,7 +25,7 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _LISTEN = re.compile(r"\A(?P<host>[A-Za-z0-9_.:\[\]-]+):(?P<port>[0-9]{1,5})\Z")
 
 
-class StationSettings(BaseSettings):
+class StationSettings(BrokerSettings, BaseSettings):
     """Everything a packing station needs to know about itself.
 
     Example ``station.toml``::
@@ -45,8 +45,6 @@ class StationSettings(BaseSettings):
     station: str = Field(min_length=1, max_length=64)
     site: str = Field(default="demo", min_length=1, max_length=64)
     data_dir: Path = Path("/var/lib/packline")
-    mqtt_url: str = "mqtt://127.0.0.1:1883"
-    mqtt_url_file: Path | None = None
     scanner: str = "serial:///dev/ttyACM0?baud=9600"
     printer: str = "file:///var/lib/packline/printed"
     # None: the printer's own label (a Brother QL's `label=`), else 100x180.
@@ -90,28 +88,6 @@ class StationSettings(BaseSettings):
         if value is not None:
             label_size(value)  # its error names the known sizes
         return value
-
-    @field_validator("mqtt_url")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        check_broker_url(value)  # its ValueError names what is wrong, never the password
-        return value
-
-    @field_validator("mqtt_url_file")
-    @classmethod
-    def _broker_url_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            read_url_file(value)  # unreadable or not a URL: one line naming the file
-        return value
-
-    @model_validator(mode="after")
-    def _broker_url_from_file(self) -> Self:
-        self.mqtt_url = broker_url_setting(
-            mqtt_url=self.mqtt_url,
-            mqtt_url_file=self.mqtt_url_file,
-            url_given="mqtt_url" in self.model_fields_set,
-        )
-        return self
 
     @field_validator("badge_prefix")
     @classmethod

@@ -10,14 +10,17 @@ from __future__ import annotations
 import dataclasses
 import ssl
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 __all__ = [
+    "BrokerSettings",
     "BrokerURL",
     "broker_url_setting",
     "check_broker_url",
@@ -174,6 +177,41 @@ def broker_url_setting(*, mqtt_url: str, mqtt_url_file: Path | None, url_given: 
     if url_given and mqtt_url != url:
         raise ValueError("set mqtt_url or mqtt_url_file, not both")
     return url
+
+
+class BrokerSettings(BaseModel):
+    """The broker settings of a process (a station, central): ``mqtt_url``, or
+    ``mqtt_url_file`` naming a secrets file that holds it. Checked when read, so a
+    wrong URL or CA file is one line naming it, never the password."""
+
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="mqtt://[user[:pw]@]host[:port]"
+    )
+    mqtt_url_file: Path | None = Field(
+        default=None, description="a file holding the broker URL (docs/broker.md)"
+    )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        check_broker_url(value)  # its ValueError names what is wrong, never the password
+        return value
+
+    @field_validator("mqtt_url_file")
+    @classmethod
+    def _broker_url_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_url_file(value)  # unreadable or not a URL: one line naming the file
+        return value
+
+    @model_validator(mode="after")
+    def _broker_url_from_file(self) -> Self:
+        self.mqtt_url = broker_url_setting(
+            mqtt_url=self.mqtt_url,
+            mqtt_url_file=self.mqtt_url_file,
+            url_given="mqtt_url" in self.model_fields_set,
+        )
+        return self
 
 
 def make_client(
