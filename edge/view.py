@@ -21,7 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from edge.bench.machine import BenchRules, next_step
+from edge.bench.guide import next_step
+from edge.bench.inputs import BenchRules
 from edge.bench.state import BenchState, Outcome, ParcelProgress
 from sync.order import Order
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from edge.bench.codes import ScannedCode, normalise
 from edge.bench.commands import COMMANDS, Cmd, parse_command
-from edge.bench.machine import (
+from edge.bench.guide import next_step
+from edge.bench.inputs import (
     BenchRules,
     Decision,
     Input,
@@ -33,9 +34,8 @@ from edge.bench.machine import (
     ShippedParcel,
     Unreadable,
     World,
-    next_step,
-    step,
 )
+from edge.bench.machine import step
 from edge.bench.state import BenchState, Feedback, PrintRequest
 
 __all__ = [

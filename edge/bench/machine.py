@@ -43,12 +43,9 @@ from edge.bench.inputs import (
     OrderChanged,
     OrderFacts,
     PrintDone,
-    PrinterCheck,
     PrinterReady,
     PrintFailed,
-    Resume,
     Scan,
-    ShippedParcel,
     Unreadable,
     World,
 )
@@ -77,24 +74,7 @@ from sync.events import (
 from sync.order import Order, ReturnOutcome, packing_blockers
 from sync.qc import qc_selected
 
-__all__ = [
-    "BenchRules",
-    "Decision",
-    "Input",
-    "OrderChanged",
-    "OrderFacts",
-    "PrintDone",
-    "PrintFailed",
-    "PrinterCheck",
-    "PrinterReady",
-    "Resume",
-    "Scan",
-    "ShippedParcel",
-    "Unreadable",
-    "World",
-    "next_step",
-    "step",
-]
+__all__ = ["step"]
 
 # --------------------------------------------------------------------------- the step
 

@@ -1,7 +1,7 @@
 """An in-memory bench around the pure state machine: what the agent does, minus I/O.
 
 :class:`SimBench` holds orders, shipped parcels and print jobs in dicts, looks up the
-:class:`~edge.bench.machine.World` for each input as the agent does, and plays the
+:class:`~edge.bench.inputs.World` for each input as the agent does, and plays the
 printer: every print request is answered (printed, or failed while ``printer_down``).
 Tests of the workflow drive it with scans and read events, labels and state.
 """
