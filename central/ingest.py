@@ -8,7 +8,6 @@ and only after the commit may the caller acknowledge that mark to the station.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
@@ -18,7 +17,7 @@ import json
 import logging
 import operator
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -103,23 +102,34 @@ _skew_tolerance: contextvars.ContextVar[float] = contextvars.ContextVar(
 )
 
 
-Projection = Callable[[Connection, RowMapping, EventPayload, dt.datetime], None]
+#: Writes the rows a batch's events projected to, each event's at most once.
+Writer = Callable[[Connection, list[dict[str, Any]]], None]
 
-#: Event type → projection applied (in seq order, once) to the decoded payload when
-#: the event becomes contiguous. Types without one are stored as events only.
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Projection:
+    """What an event type projects to: ``row(event row, payload, now)`` gives its row,
+    and ``write`` stores a batch's rows in one statement."""
+
+    row: Callable[[RowMapping, Any, dt.datetime], dict[str, Any]]
+    write: Writer
+
+
+#: Event type → its projection, applied (in seq order, once) to the decoded payload
+#: when the event becomes contiguous. Types without one are stored as events only.
 PROJECTIONS: dict[str, Projection] = {}
 
 P = TypeVar("P", bound=EventPayload)
+RowOf = Callable[[RowMapping, P, dt.datetime], dict[str, Any]]
 
 
-def projects(
-    model: type[P],
-) -> Callable[[Callable[[Connection, RowMapping, P, dt.datetime], None]], Projection]:
-    """Register the decorated function as the projection of ``model``'s event type."""
+def projects(model: type[P], *, write: Writer) -> Callable[[RowOf[P]], RowOf[P]]:
+    """Register the decorated function as the row ``model``'s events project to,
+    stored by ``write``."""
 
-    def register(fn: Callable[[Connection, RowMapping, P, dt.datetime], None]) -> Projection:
-        PROJECTIONS[model.TYPE] = cast(Projection, fn)
-        return cast(Projection, fn)
+    def register(fn: RowOf[P]) -> RowOf[P]:
+        PROJECTIONS[model.TYPE] = Projection(row=fn, write=write)
+        return fn
 
     return register
 
@@ -138,41 +148,18 @@ def _shipment_insert(dialect_name: str) -> Any:
     return sqlite_insert(shipments).on_conflict_do_nothing(index_elements=["event_id"])
 
 
-#: Within :func:`_shipments_written`: the shipment rows of the batch, written when it
-#: ends; None outside.
-_shipment_rows: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
-    "shipment_rows", default=None
-)
-
-
-@contextlib.contextmanager
-def _shipments_written(conn: Connection) -> Iterator[None]:
-    """The shipments projected inside this block are inserted in one executemany when
-    it ends without an error, rather than a statement each. Nothing inside reads the
-    shipments table: only the projections run there (the watch reacts after the ack,
-    :mod:`central.watch.reactor`)."""
-    rows: list[dict[str, Any]] = []
-    token = _shipment_rows.set(rows)
-    try:
-        yield
-    finally:
-        _shipment_rows.reset(token)
-    _insert_shipments(conn, rows)
-
-
 def _insert_shipments(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows``; a shipment whose event is already projected is left as it is:
-    exactly once per event_id."""
-    if rows:
-        stmt = _shipment_insert(conn.dialect.name)
-        _insert_on_driver(conn, stmt, shipments, _SHIPMENT_COLUMNS, rows)
+    """Insert a batch's shipments in one executemany; a shipment whose event is
+    already projected is left as it is: exactly once per event_id."""
+    stmt = _shipment_insert(conn.dialect.name)
+    _insert_on_driver(conn, stmt, shipments, _SHIPMENT_COLUMNS, rows)
 
 
-@projects(ShipmentShipped)
+@projects(ShipmentShipped, write=_insert_shipments)
 def _project_shipment(
-    conn: Connection, row: RowMapping, shipped: ShipmentShipped, now: dt.datetime
-) -> None:
-    shipment = {
+    row: RowMapping, shipped: ShipmentShipped, now: dt.datetime
+) -> dict[str, Any]:
+    return {
         "event_id": row["event_id"],
         "station": row["station"],
         # The columns are 64 characters wide; the station's values are not bounded.
@@ -192,11 +179,6 @@ def _project_shipment(
             tolerance=_skew_tolerance.get(),
         ),
     }
-    pending = _shipment_rows.get()
-    if pending is None:
-        _insert_shipments(conn, [shipment])
-    else:
-        pending.append(shipment)
 
 
 _SHIPMENT_COLUMNS = (
@@ -656,16 +638,19 @@ def _apply_contiguous(
         )
     # A dict of the inserted values serves as the row: projections read it by key.
     # The watch reacts to these events once they are acknowledged
-    # (central.watch.reactor); here only the projections run.
-    with _shipments_written(conn):
-        for seq in wanted:
-            row = cast(RowMapping, rows[seq])
-            projection = PROJECTIONS.get(row["type"])
-            if projection is not None:
-                ok, payload = _decode(row)
-                if ok and payload is not None:
-                    projection(conn, row, payload, now)
-            acked = seq
+    # (central.watch.reactor); here only the projections run, each kind written in
+    # one statement.
+    projected: dict[Writer, list[dict[str, Any]]] = {}
+    for seq in wanted:
+        row = cast(RowMapping, rows[seq])
+        projection = PROJECTIONS.get(row["type"])
+        if projection is not None:
+            ok, payload = _decode(row)
+            if ok and payload is not None:
+                projected.setdefault(projection.write, []).append(projection.row(row, payload, now))
+        acked = seq
+    for write, written in projected.items():
+        write(conn, written)
     return acked
 
 
