@@ -43,6 +43,7 @@ __all__ = [
     "BootClock",
     "boot_clocks",
     "correct_boot",
+    "corrected_time",
     "event_time",
     "from_epoch",
     "note_sample",
@@ -210,9 +211,14 @@ def event_time(
             station_boots.c.station == station, station_boots.c.boot_id == boot_id
         )
     ).scalar_one_or_none()
-    if offset is None:
-        return from_epoch(at_wall)
-    return from_epoch(at_mono + offset)
+    return corrected_time(offset, at_wall=at_wall, at_mono=at_mono)
+
+
+def corrected_time(offset: float | None, *, at_wall: float, at_mono: float) -> dt.datetime:
+    """An event's true time from its boot's monotonic-clock ``offset``
+    (:func:`boot_offsets`): ``at_mono + offset``, or the station's claimed ``at_wall``
+    while nothing is known of that boot."""
+    return from_epoch(at_wall if offset is None else at_mono + offset)
 
 
 def shipment_times(

@@ -560,9 +560,7 @@ _CHUNK = 500
 
 def _true_time(row: Any) -> dt.datetime:
     """:func:`central.timefix.event_time` of a row that carries its boot's offset."""
-    if row.mono_offset is None:
-        return timefix.from_epoch(row.at_wall)
-    return timefix.from_epoch(row.at_mono + row.mono_offset)
+    return timefix.corrected_time(row.mono_offset, at_wall=row.at_wall, at_mono=row.at_mono)
 
 
 def _event_met(conn: Connection, event_id: str) -> Met | None:

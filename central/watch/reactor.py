@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from central.db import READ_ONLY, events, stations
 from central.ingest import PROJECTIONS
-from central.timefix import boot_offsets, from_epoch
+from central.timefix import boot_offsets, corrected_time
 from central.watch.context import insert_ignoring
 from central.watch.deadlines import held_for, note_stations
 from central.watch.reactions import REACTIONS, batch, react
@@ -179,8 +179,7 @@ def _react(conn: Connection, station: str, rows: list[RowMapping]) -> None:
     offsets: dict[str, float | None] = {}
     if reacting:
         boots = {row["boot_id"] for row, _ in reacting}
-        offsets.update(dict.fromkeys(boots))
-        offsets.update(boot_offsets(conn, station=station, boot_ids=boots))
+        offsets = boot_offsets(conn, station=station, boot_ids=boots)
     applied = [p for _, p in decoded if p is not None]
     with held_for(conn, noted if reacting else ()), batch(conn, applied):
         for row, payload in decoded:
@@ -188,9 +187,8 @@ def _react(conn: Connection, station: str, rows: list[RowMapping]) -> None:
 
 
 def _at(row: Any, offsets: dict[str, float | None]) -> dt.datetime | None:
-    """The event's true time (:func:`central.timefix.event_time`), from its boot's
-    clock offset when central knows it."""
+    """The true time of a reacting event (its boot is among ``offsets``); None for
+    the others, whose time no reaction reads."""
     if row["boot_id"] not in offsets:
         return None
-    offset = offsets[row["boot_id"]]
-    return from_epoch(row["at_wall"] if offset is None else row["at_mono"] + offset)
+    return corrected_time(offsets[row["boot_id"]], at_wall=row["at_wall"], at_mono=row["at_mono"])
